@@ -18,12 +18,6 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
-def tests_no_orjson(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
-    session.run("pytest", "-q", "tests/test_converters.py", "tests/test_client_list.py")
-
-
-@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")

@@ -1,0 +1,73 @@
+"""ddllmobs_async: an asyncio-first client for Datadog's LLM Observability Experiments API.
+
+```python
+import ddllmobs_async as dd
+
+async with dd.LLMObsClient() as client:
+    async for exp in client.list_experiments(project_id="..."):
+        print(exp.id, exp.name, exp.status)
+```
+"""
+
+from ddllmobs_async._client import LLMObsClient
+from ddllmobs_async._ratelimit import RateLimitInfo
+from ddllmobs_async._retry import RetryEvent, RetryPolicy
+from ddllmobs_async._version import __version__
+from ddllmobs_async.errors import (
+    APIConnectionError,
+    APIError,
+    APIErrorDetail,
+    APIErrorSource,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    LLMObsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+)
+from ddllmobs_async.models import (
+    AggregateQuery,
+    AggregateResult,
+    Author,
+    Bucket,
+    Compute,
+    Experiment,
+    ExperimentPage,
+    ExperimentStatus,
+    GroupBy,
+    TimeRange,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIErrorDetail",
+    "APIErrorSource",
+    "APITimeoutError",
+    "AggregateQuery",
+    "AggregateResult",
+    "AuthenticationError",
+    "Author",
+    "BadRequestError",
+    "Bucket",
+    "Compute",
+    "Experiment",
+    "ExperimentPage",
+    "ExperimentStatus",
+    "GroupBy",
+    "LLMObsClient",
+    "LLMObsError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RateLimitInfo",
+    "ResponseValidationError",
+    "RetryEvent",
+    "RetryPolicy",
+    "ServerError",
+    "TimeRange",
+    "__version__",
+]

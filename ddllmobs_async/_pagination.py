@@ -1,0 +1,58 @@
+"""Async generators over experiment pages and items: lazy, resumable, never yield twice.
+
+A page is fetched (with its retries), read and structured completely before any of its items
+is yielded, and the next page is requested only when the consumer asks for more. A failure
+carries the cursor of the page that failed, so a job can resume exactly there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from ddllmobs_async.errors import LLMObsError, ResponseValidationError
+from ddllmobs_async.models import Experiment, ExperimentPage
+
+FetchPage = Callable[[str | None, int | None], Awaitable[ExperimentPage]]
+
+
+async def iter_pages(
+    fetch_page: FetchPage, *, page_size: int | None, cursor: str | None, max_items: int | None
+) -> AsyncIterator[ExperimentPage]:
+    """Follow ``meta.after`` until it is absent or empty (a short or empty page is not the end)."""
+    remaining = max_items
+    while remaining is None or remaining > 0:
+        limit = page_size if remaining is None else min(page_size or remaining, remaining)
+        try:
+            page = await fetch_page(cursor, limit)
+        except LLMObsError as error:
+            error.cursor = cursor
+            raise
+        if remaining is not None:
+            page = _truncate(page, remaining)
+            remaining -= len(page.experiments)
+        yield page
+        if page.next_cursor is None:
+            return
+        if page.next_cursor == cursor:
+            error = ResponseValidationError(
+                "the server returned the cursor it was given; stopping to avoid an endless loop",
+                path="$.meta.after",
+            )
+            error.cursor = cursor
+            raise error
+        cursor = page.next_cursor
+
+
+async def iter_items(pages: AsyncIterator[ExperimentPage]) -> AsyncIterator[Experiment]:
+    """Flatten pages into experiments, fetching the next page only when this one is used up."""
+    async for page in pages:
+        for experiment in page.experiments:
+            yield experiment
+
+
+def _truncate(page: ExperimentPage, remaining: int) -> ExperimentPage:
+    if len(page.experiments) <= remaining:
+        return page
+    return ExperimentPage(
+        experiments=page.experiments[:remaining], next_cursor=page.next_cursor, cursor=page.cursor
+    )

@@ -1,0 +1,123 @@
+"""Keyword filters of ``list_experiments`` -> validated query parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ddllmobs_async._constants import MAX_PAGE_SIZE
+
+
+def experiment_filters(
+    *,
+    project_id: str | None,
+    dataset_id: str | None,
+    ids: Iterable[str] | str | None,
+    name: str | None,
+    experiment: str | None,
+    metadata: Mapping[str, Any] | str | None,
+    parent_experiment_ids: Iterable[str] | str | None,
+    is_deleted: bool | None,
+    include_user_data: bool,
+    include_dataset_names: bool,
+) -> list[tuple[str, str]]:
+    """Validate the filters and encode them as (repeatable) query parameters.
+
+    Raises ``ValueError`` / ``TypeError`` naming the argument, before any request.
+    """
+    if project_id is None and dataset_id is None:
+        raise ValueError("list_experiments needs project_id or dataset_id (the API requires one)")
+    params: list[tuple[str, str]] = []
+    _add_text(params, "filter[project_id]", "project_id", project_id)
+    _add_text(params, "filter[dataset_id]", "dataset_id", dataset_id)
+    for value in _text_list("ids", ids):
+        params.append(("filter[id]", value))
+    _add_text(params, "filter[name]", "name", name)
+    _add_text(params, "filter[experiment]", "experiment", experiment)
+    if metadata is not None:
+        params.append(("filter[metadata]", encode_metadata(metadata)))
+    for value in _text_list("parent_experiment_ids", parent_experiment_ids):
+        params.append(("filter[parent_experiment_id]", value))
+    if is_deleted is not None:
+        params.append(("filter[is_deleted]", _bool("is_deleted", is_deleted)))
+    if include_user_data:
+        params.append(("include[user_data]", _bool("include_user_data", include_user_data)))
+    if include_dataset_names:
+        params.append(
+            ("include[dataset_names]", _bool("include_dataset_names", include_dataset_names))
+        )
+    return params
+
+
+def check_paging(*, page_size: int | None, cursor: str | None, max_items: int | None) -> None:
+    """Validate the paging arguments (``page_size`` 1..5000, ``max_items`` >= 0)."""
+    if page_size is not None:
+        _check_int("page_size", page_size)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    if max_items is not None:
+        _check_int("max_items", max_items)
+        if max_items < 0:
+            raise ValueError(f"max_items must be >= 0, got {max_items}")
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        raise ValueError(f"cursor must be a non-empty string from a previous page, got {cursor!r}")
+
+
+def page_params(page_size: int | None, cursor: str | None) -> list[tuple[str, str]]:
+    """The paging parameters of one request; the cursor goes back exactly as received."""
+    params = []
+    if page_size is not None:
+        params.append(("page[limit]", str(page_size)))
+    if cursor is not None:
+        params.append(("page[cursor]", cursor))
+    return params
+
+
+def encode_metadata(metadata: Mapping[str, Any] | str) -> str:
+    """A metadata mapping as the compact JSON object string the API expects."""
+    if isinstance(metadata, str):
+        try:
+            decoded = json.loads(metadata)
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, dict):
+            raise ValueError("metadata must be a mapping (or a JSON object string)")
+        return metadata
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    try:
+        return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"metadata must be JSON-serializable: {err}") from None
+
+
+def _add_text(params: list[tuple[str, str]], key: str, argument: str, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{argument} must be a non-empty string, got {value!r}")
+    params.append((key, value))
+
+
+def _text_list(argument: str, values: Iterable[str] | str | None) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    result = list(values)
+    for value in result:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{argument} must contain non-empty strings, got {value!r}")
+    return result
+
+
+def _bool(argument: str, value: bool) -> str:
+    if not isinstance(value, bool):
+        raise TypeError(f"{argument} must be a bool, got {value!r}")
+    return "true" if value else "false"
+
+
+def _check_int(argument: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argument} must be an int, got {value!r}")

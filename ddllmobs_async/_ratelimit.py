@@ -1,0 +1,195 @@
+"""Rate limits: pure parsing of Datadog's ``X-RateLimit-*`` headers, and the per-client gate.
+
+The gate is what keeps a busy client from hammering the API. It learns the current window's
+budget from every response and, while that budget is known, lets at most that many new
+requests out; the rest wait for the reset. A 429 closes it for everyone until the reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import attrs
+
+# A reset above this is a Unix timestamp, not a number of seconds (2001-09-09 in seconds).
+_EPOCH_SECONDS_THRESHOLD = 1e9
+_EPOCH_MILLIS_THRESHOLD = 1e12
+# While no response has told us the window's end, held requests look again this often.
+_UNKNOWN_RESET_POLL = 0.05
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitInfo:
+    """The rate-limit state Datadog reported on a response (``X-RateLimit-*`` headers).
+
+    Attributes:
+        limit: Requests allowed per window.
+        period: Window length in seconds.
+        remaining: Requests left in the current window.
+        reset: Seconds until the window resets (an epoch timestamp in the header is
+            converted to seconds from now).
+        name: Name of the limit, e.g. ``llm_obs_experiments``.
+    """
+
+    limit: int | None = None
+    period: float | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    name: str | None = None
+
+
+def parse_rate_limit(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> RateLimitInfo | None:
+    """Parse ``X-RateLimit-*`` headers (any case); ``None`` when none is present.
+
+    ``headers`` must be case-insensitive (aiohttp's are) or already lower-cased.
+    """
+    limit = _number(headers.get("x-ratelimit-limit"))
+    period = _number(headers.get("x-ratelimit-period"))
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    reset = _number(headers.get("x-ratelimit-reset"))
+    name = headers.get("x-ratelimit-name")
+    if limit is None and period is None and remaining is None and reset is None:
+        return None
+    return RateLimitInfo(
+        limit=None if limit is None else int(limit),
+        period=period,
+        remaining=None if remaining is None else max(0, int(remaining)),
+        reset=None if reset is None else seconds_until_reset(reset, now=now),
+        name=name,
+    )
+
+
+def seconds_until_reset(value: float, *, now: float | None = None) -> float:
+    """Read ``X-RateLimit-Reset`` as seconds from now; clearly-epoch values count as epochs."""
+    if value >= _EPOCH_SECONDS_THRESHOLD:
+        wall = time.time() if now is None else now
+        epoch = value / 1000.0 if value >= _EPOCH_MILLIS_THRESHOLD else value
+        return max(0.0, epoch - wall)
+    return max(0.0, value)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date); ``None`` if absent/invalid."""
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    seconds = _number(raw)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    wall = time.time() if now is None else now
+    return max(0.0, when.timestamp() - wall)
+
+
+def _number(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+class RateLimitGate:
+    """One per client: shares what any response taught about the rate limit with every request.
+
+    * Cold start: until the first response arrives, only one request is let out, so a burst
+      of thousands does not discover the limit by collecting thousands of 429s.
+    * Known window: at most ``remaining`` new requests go out before the reset (a local count,
+      spent as each request is sent); the rest are held until the reset, after which the
+      window's ``limit`` applies again.
+    * A 429 closes the gate for every request until its reset.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._budget: int | None = None  # None: no known budget, let requests through
+        self._reset_at: float | None = None  # clock time the current window ends
+        self._limit: int | None = None
+        self._warmed = False
+        self._probe_in_flight = False
+        self.latest: RateLimitInfo | None = None
+
+    async def acquire(self) -> float:
+        """Wait until a request may be sent, spend one unit of budget; return seconds waited."""
+        started = self._clock()
+        while True:
+            delay = self._try_take()
+            if delay == 0.0:
+                return self._clock() - started
+            await self._sleep(delay)
+
+    def _try_take(self) -> float:
+        """Take a slot now (returns 0.0) or say how long to wait before looking again."""
+        now = self._clock()
+        if not self._warmed:
+            if self._probe_in_flight:
+                return _UNKNOWN_RESET_POLL
+            self._probe_in_flight = True
+            return 0.0
+        if self._reset_at is not None and now >= self._reset_at:
+            self._budget = self._limit
+            self._reset_at = None
+        if self._budget is None:
+            return 0.0
+        if self._budget > 0:
+            self._budget -= 1
+            return 0.0
+        if self._reset_at is None:
+            return _UNKNOWN_RESET_POLL
+        return max(self._reset_at - now, 0.001)
+
+    def observe(self, info: RateLimitInfo | None, *, status: int | None) -> None:
+        """Learn from one finished attempt (``info`` None when it had no rate-limit headers)."""
+        self._warmed = True
+        self._probe_in_flight = False
+        if info is None:
+            return
+        self.latest = info
+        if info.limit is not None:
+            self._limit = info.limit
+        if info.reset is None:
+            return
+        reset_at = self._clock() + info.reset
+        if status == 429:
+            self._close_until(reset_at)
+            return
+        if info.remaining is None:
+            return
+        tolerance = min(1.0, (info.period or 2.0) / 2)
+        if self._reset_at is None or reset_at > self._reset_at + tolerance:
+            self._reset_at = reset_at  # a newer window than the one we knew
+            self._budget = info.remaining
+        elif reset_at >= self._reset_at - tolerance:
+            self._budget = (
+                info.remaining if self._budget is None else min(self._budget, info.remaining)
+            )
+        # else: a late answer from an older window; it teaches nothing.
+
+    def abandon(self) -> None:
+        """An attempt ended without any answer: let the next cold-start probe go."""
+        self._probe_in_flight = False
+
+    def hold(self, seconds: float) -> None:
+        """Hold every request for ``seconds``, e.g. after a 429 that only sent Retry-After."""
+        self._close_until(self._clock() + seconds)
+
+    def _close_until(self, reset_at: float) -> None:
+        self._budget = 0
+        if self._reset_at is None or reset_at > self._reset_at:
+            self._reset_at = reset_at

@@ -1,0 +1,186 @@
+"""The session manager: the only code that touches aiohttp.
+
+It owns one ``ClientSession`` per client (created lazily inside the running loop), bounds the
+requests in flight with a semaphore, passes every attempt through the rate-limit gate and runs
+the retry loop. Bodies are read completely before the connection is released, so nothing
+upstream ever holds an open response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import attrs
+
+from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
+from ddllmobs_async._converters import dumps
+from ddllmobs_async._ratelimit import RateLimitGate, parse_rate_limit
+from ddllmobs_async._responses import interpret_response
+from ddllmobs_async._retry import RetryPolicy, retry_call
+from ddllmobs_async._version import __version__
+from ddllmobs_async.errors import APIConnectionError, APITimeoutError, ResponseValidationError
+
+USER_AGENT = (
+    f"ddllmobs-async/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+)
+
+QueryParams = Sequence[tuple[str, str]]
+
+
+@attrs.frozen
+class RawResponse:
+    """A fully read HTTP answer."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class SessionManager:
+    """Connection pooling, rate-limit gate, concurrency bound and retries for one client."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        app_key: str,
+        timeout: float,
+        max_concurrency: int,
+        policy: RetryPolicy,
+        session: aiohttp.ClientSession | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._base_url = base_url
+        self._headers = {
+            "DD-API-KEY": api_key,
+            "DD-APPLICATION-KEY": app_key,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": USER_AGENT,
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_concurrency = max_concurrency
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._session = session
+        self._owns_session = session is None
+        self._sleep = sleep
+        self._rng = random.Random()
+        self.policy = policy
+        self.gate = RateLimitGate(sleep=sleep)
+        self.total_wait = 0.0
+
+    def __repr__(self) -> str:
+        return f"SessionManager(base_url={self._base_url!r})"
+
+    @property
+    def closed(self) -> bool:
+        """True when there is no open session (never opened, or closed)."""
+        return self._session is None or self._session.closed
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None or (self._owns_session and self._session.closed):
+            asyncio.get_running_loop()  # a session must be born inside the loop that uses it
+            connector = aiohttp.TCPConnector(
+                limit=self._max_concurrency,
+                limit_per_host=self._max_concurrency,
+                ttl_dns_cache=DNS_CACHE_TTL,
+                keepalive_timeout=KEEPALIVE_TIMEOUT,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, raise_for_status=False
+            )
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this manager created it; a caller's session is left open."""
+        if self._session is not None and self._owns_session:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def request_json(
+        self, method: str, path: str, *, params: QueryParams | None = None, body: Any = None
+    ) -> Any:
+        """Send a request (with retries) and return its decoded JSON body."""
+        payload = None if body is None else dumps(body)
+
+        async def attempt() -> Any:
+            response = await self._attempt(method, path, params, payload)
+            return interpret_response(
+                response.status, response.headers, response.body, method=method, path=path
+            )
+
+        return await retry_call(
+            attempt,
+            policy=self.policy,
+            sleep=self._sleep,
+            method=method,
+            path=path,
+            rng=self._rng,
+            on_wait=self._count_wait,
+            on_rate_limited=self.gate.hold,
+        )
+
+    def _count_wait(self, seconds: float) -> None:
+        self.total_wait += seconds
+
+    async def _attempt(
+        self, method: str, path: str, params: QueryParams | None, payload: bytes | None
+    ) -> RawResponse:
+        async with self._semaphore:
+            self.total_wait += await self.gate.acquire()
+            observed = False
+            try:
+                response = await self._send(method, path, params, payload)
+                self.gate.observe(parse_rate_limit(response.headers), status=response.status)
+                observed = True
+                return response
+            finally:
+                if not observed:
+                    self.gate.abandon()
+
+    async def _send(
+        self, method: str, path: str, params: QueryParams | None, payload: bytes | None
+    ) -> RawResponse:
+        headers = self._headers
+        if payload is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        session = self._client_session()
+        try:
+            async with session.request(
+                method,
+                self._base_url + path,
+                params=params,
+                data=payload,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await _read_body(response, method, path)
+                return RawResponse(response.status, response.headers, body)
+        except TimeoutError as err:
+            raise APITimeoutError(
+                f"{method} {path} timed out after {self._timeout.total}s"
+            ) from err
+        except aiohttp.ClientError as err:
+            raise APIConnectionError(f"{method} {path} failed: {_describe(err)}") from err
+
+
+async def _read_body(response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+    try:
+        return await response.read()
+    except aiohttp.ClientPayloadError as err:
+        raise ResponseValidationError(
+            f"response body of {method} {path} was cut short", status=response.status
+        ) from err
+
+
+def _describe(error: aiohttp.ClientError) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
