@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Self
@@ -152,7 +152,7 @@ class LLMObsClient:
         page_size: int | None = None,
         cursor: str | None = None,
         max_items: int | None = None,
-    ) -> AsyncIterator[Experiment]:
+    ) -> AsyncGenerator[Experiment]:
         """Stream experiments, newest first, fetching pages lazily as you iterate.
 
         Page N+1 is requested only when you reach the end of page N; ``break`` or
@@ -204,7 +204,7 @@ class LLMObsClient:
         page_size: int | None = None,
         cursor: str | None = None,
         max_items: int | None = None,
-    ) -> AsyncIterator[ExperimentPage]:
+    ) -> AsyncGenerator[ExperimentPage]:
         """Stream whole pages (same arguments as :meth:`list_experiments`).
 
         Each :class:`ExperimentPage` carries ``next_cursor``: store it after processing the

@@ -7,7 +7,7 @@ carries the cursor of the page that failed, so a job can resume exactly there.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from ddllmobs_async.errors import LLMObsError, ResponseValidationError
 from ddllmobs_async.models import Experiment, ExperimentPage
@@ -17,7 +17,7 @@ FetchPage = Callable[[str | None, int | None], Awaitable[ExperimentPage]]
 
 async def iter_pages(
     fetch_page: FetchPage, *, page_size: int | None, cursor: str | None, max_items: int | None
-) -> AsyncIterator[ExperimentPage]:
+) -> AsyncGenerator[ExperimentPage]:
     """Follow ``meta.after`` until it is absent or empty (a short or empty page is not the end)."""
     remaining = max_items
     while remaining is None or remaining > 0:
@@ -34,16 +34,16 @@ async def iter_pages(
         if page.next_cursor is None:
             return
         if page.next_cursor == cursor:
-            error = ResponseValidationError(
+            loop = ResponseValidationError(
                 "the server returned the cursor it was given; stopping to avoid an endless loop",
                 path="$.meta.after",
             )
-            error.cursor = cursor
-            raise error
+            loop.cursor = cursor
+            raise loop
         cursor = page.next_cursor
 
 
-async def iter_items(pages: AsyncIterator[ExperimentPage]) -> AsyncIterator[Experiment]:
+async def iter_items(pages: AsyncIterator[ExperimentPage]) -> AsyncGenerator[Experiment]:
     """Flatten pages into experiments, fetching the next page only when this one is used up."""
     async for page in pages:
         for experiment in page.experiments:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
 
 import attrs
@@ -60,6 +60,10 @@ def _check_non_negative(instance: object, attribute: attrs.Attribute[float], val
         raise ValueError(f"RetryPolicy.{attribute.name} must be a number >= 0, got {value!r}")
 
 
+def _to_statuses(statuses: Iterable[int]) -> frozenset[int]:
+    return frozenset(statuses)
+
+
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """How the client retries: pass one as ``LLMObsClient(retry_policy=...)``.
@@ -88,7 +92,7 @@ class RetryPolicy:
     rate_limit_jitter: float = attrs.field(
         default=DEFAULT_RATE_LIMIT_JITTER, validator=_check_non_negative
     )
-    retry_statuses: frozenset[int] = attrs.field(default=RETRYABLE_STATUSES, converter=frozenset)
+    retry_statuses: frozenset[int] = attrs.field(default=RETRYABLE_STATUSES, converter=_to_statuses)
     on_retry: Callable[[RetryEvent], None] | None = attrs.field(default=None, eq=False)
 
     @max_retries.validator
@@ -100,7 +104,7 @@ class RetryPolicy:
         """The capped exponential schedule (before jitter), from the ``backoff`` library."""
         delays = backoff.expo(base=2, factor=self.initial_delay, max_value=self.max_delay)
         next(delays)  # backoff's generators must be primed with a first next()
-        return delays  # type: ignore[no-any-return]
+        return delays
 
 
 def is_retryable(error: LLMObsError, policy: RetryPolicy) -> bool:

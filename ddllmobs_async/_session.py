@@ -92,9 +92,14 @@ class SessionManager:
                 ttl_dns_cache=DNS_CACHE_TTL,
                 keepalive_timeout=KEEPALIVE_TIMEOUT,
             )
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, raise_for_status=False
             )
+            # aiohttp silently resends a GET once when a kept-alive connection drops; our
+            # retry loop is the only retry layer, so every attempt is counted and paced.
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+            self._session = session
             self._owns_session = True
         return self._session
 

@@ -104,7 +104,9 @@ def test_base_url_overrides_site_and_keeps_a_proxy_prefix() -> None:
         ({"max_retries": -1}, "max_retries"),
     ],
 )
-def test_bad_numbers_are_rejected_naming_the_argument(kwargs: dict[str, float], argument: str) -> None:
+def test_bad_numbers_are_rejected_naming_the_argument(
+    kwargs: dict[str, float], argument: str
+) -> None:
     with pytest.raises(ValueError, match=argument):
         dd.LLMObsClient(API_KEY, APP_KEY, **kwargs)  # type: ignore[arg-type]
 

@@ -16,7 +16,13 @@ from ddllmobs_async import _converters as conv
 
 ATTRIBUTES: dict[str, Any] = {
     "aggregate_data": {"faithfulness": {"avg": 0.8}},
-    "author": {"id": "u-1", "name": "Jane Doe", "handle": "jane", "email": "j@x", "icon": "https://i"},
+    "author": {
+        "id": "u-1",
+        "name": "Jane Doe",
+        "handle": "jane",
+        "email": "j@x",
+        "icon": "https://i",
+    },
     "config": {"model": "gpt"},
     "created_at": "2026-07-20T09:30:04.928462935Z",
     "dataset_id": "9f64e5c7-dc5a-45c8-a17c-1b85f0bec97d",
@@ -37,7 +43,9 @@ ATTRIBUTES: dict[str, Any] = {
 
 
 def page(*attributes: dict[str, Any], after: Any = "c1") -> dict[str, Any]:
-    data = [{"id": f"e{i}", "type": "experiments", "attributes": a} for i, a in enumerate(attributes)]
+    data = [
+        {"id": f"e{i}", "type": "experiments", "attributes": a} for i, a in enumerate(attributes)
+    ]
     return {"data": data, "meta": {"after": after}}
 
 
@@ -49,7 +57,9 @@ def test_every_attribute_is_structured() -> None:
     assert exp.created_at == datetime(2026, 7, 20, 9, 30, 4, 928462, tzinfo=UTC)
     assert exp.updated_at == datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
     assert exp.status is dd.ExperimentStatus.COMPLETED
-    assert exp.author == dd.Author(id="u-1", name="Jane Doe", handle="jane", email="j@x", icon="https://i")
+    assert exp.author == dd.Author(
+        id="u-1", name="Jane Doe", handle="jane", email="j@x", icon="https://i"
+    )
     assert (exp.dataset_version, exp.run_count, exp.experiment) == (4, 3, "my-pipeline")
     assert exp.metadata == {"branch": "main"} and exp.config == {"model": "gpt"}
     assert exp.aggregate_data == {"faithfulness": {"avg": 0.8}}
@@ -64,7 +74,10 @@ def test_every_attribute_is_structured() -> None:
         ("2024-01-15T10:30:00Z", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
         ("2024-01-15T12:30:00+02:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
         ("2024-01-15T10:30:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
-        ("2024-01-15T10:30:00.123456789123+00:00", datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC)),
+        (
+            "2024-01-15T10:30:00.123456789123+00:00",
+            datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC),
+        ),
     ],
 )
 def test_timestamps_are_aware(raw: str, expected: datetime) -> None:
@@ -73,18 +86,36 @@ def test_timestamps_are_aware(raw: str, expected: datetime) -> None:
 
 
 def test_unknown_status_is_kept_as_plain_string_and_unknown_fields_ignored() -> None:
-    exp = conv.structure_experiment_page(page({**ATTRIBUTES, "status": "paused", "new_field": [1]})).experiments[0]
+    exp = conv.structure_experiment_page(
+        page({**ATTRIBUTES, "status": "paused", "new_field": [1]})
+    ).experiments[0]
     assert exp.status == "paused" and not isinstance(exp.status, dd.ExperimentStatus)
 
 
 def test_optional_attributes_may_be_absent_and_nullable_objects_become_empty() -> None:
-    minimal = {k: ATTRIBUTES[k] for k in ("created_at", "updated_at", "dataset_id", "name", "project_id")}
-    exp = conv.structure_experiment_page(page({**minimal, "description": None, "config": None, "metadata": None})).experiments[0]
+    minimal = {
+        k: ATTRIBUTES[k] for k in ("created_at", "updated_at", "dataset_id", "name", "project_id")
+    }
+    exp = conv.structure_experiment_page(
+        page({**minimal, "description": None, "config": None, "metadata": None})
+    ).experiments[0]
     assert exp.author is None and exp.status is None and exp.deleted_at is None
     assert exp.config == {} and exp.metadata == {} and exp.description is None
 
 
-@pytest.mark.parametrize("missing", ["created_at", "name", "project_id", "dataset_id", "metadata", "config", "description", "updated_at"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "created_at",
+        "name",
+        "project_id",
+        "dataset_id",
+        "metadata",
+        "config",
+        "description",
+        "updated_at",
+    ],
+)
 def test_missing_required_field_names_its_path(missing: str) -> None:
     broken = {k: v for k, v in ATTRIBUTES.items() if k != missing}
     with pytest.raises(dd.ResponseValidationError) as info:
@@ -100,8 +131,14 @@ def test_missing_required_field_names_its_path(missing: str) -> None:
         ({"data": {}}, "$.data"),
         ({"data": [{"type": "experiments", "attributes": ATTRIBUTES}]}, "$.data[0].id"),
         ({"data": [{"id": "x", "type": "experiments"}]}, "$.data[0].attributes"),
-        ({"data": [{"id": "x", "attributes": {**ATTRIBUTES, "created_at": 5}}]}, "$.data[0].attributes.created_at"),
-        ({"data": [{"id": "x", "attributes": {**ATTRIBUTES, "run_count": "integer"}}]}, "$.data[0].attributes.run_count"),
+        (
+            {"data": [{"id": "x", "attributes": {**ATTRIBUTES, "created_at": 5}}]},
+            "$.data[0].attributes.created_at",
+        ),
+        (
+            {"data": [{"id": "x", "attributes": {**ATTRIBUTES, "run_count": "integer"}}]},
+            "$.data[0].attributes.run_count",
+        ),
         ({"data": [], "meta": {"after": 5}}, "$.meta.after"),
     ],
 )
@@ -133,13 +170,21 @@ def test_aggregate_result_with_null_metric_and_missing_by() -> None:
                 "type": "experimentation",
                 "attributes": {
                     "hit_count": 3,
-                    "result": {"values": [{"by": {"span_id": "s1"}, "metrics": {"avg": None}}, {"metrics": {"avg": 0.5}}]},
+                    "result": {
+                        "values": [
+                            {"by": {"span_id": "s1"}, "metrics": {"avg": None}},
+                            {"metrics": {"avg": 0.5}},
+                        ]
+                    },
                 },
             }
         }
     )
     assert result.hit_count == 3 and result.id == "r1"
-    assert result.buckets == [dd.Bucket(by={"span_id": "s1"}, metrics={"avg": None}), dd.Bucket(by={}, metrics={"avg": 0.5})]
+    assert result.buckets == [
+        dd.Bucket(by={"span_id": "s1"}, metrics={"avg": None}),
+        dd.Bucket(by={}, metrics={"avg": 0.5}),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -147,9 +192,15 @@ def test_aggregate_result_with_null_metric_and_missing_by() -> None:
     [
         ({}, "$.data"),
         ({"data": {"attributes": {}}}, "$.data.id"),
-        ({"data": {"id": "r", "attributes": {"result": {"values": []}}}}, "$.data.attributes.hit_count"),
+        (
+            {"data": {"id": "r", "attributes": {"result": {"values": []}}}},
+            "$.data.attributes.hit_count",
+        ),
         ({"data": {"id": "r", "attributes": {"hit_count": 1}}}, "$.data.attributes.result"),
-        ({"data": {"id": "r", "attributes": {"hit_count": 1, "result": {"values": [{}]}}}}, "$.data.attributes.result.values[0].metrics"),
+        (
+            {"data": {"id": "r", "attributes": {"hit_count": 1, "result": {"values": [{}]}}}},
+            "$.data.attributes.result.values[0].metrics",
+        ),
     ],
 )
 def test_malformed_aggregate_results(body: Any, path: str) -> None:
@@ -164,14 +215,29 @@ def test_error_details_accept_strings_objects_and_garbage() -> None:
             "errors": [
                 "Too many requests",
                 {"title": "Generic Error", "detail": "invalid prompt template"},
-                {"status": "400", "title": "Bad Request", "detail": "x", "source": {"pointer": "/data/type"}, "meta": {"a": 1}},
+                {
+                    "status": "400",
+                    "title": "Bad Request",
+                    "detail": "x",
+                    "source": {"pointer": "/data/type"},
+                    "meta": {"a": 1},
+                },
             ]
         }
     )
     assert details[0] == dd.APIErrorDetail(detail="Too many requests")
-    assert details[1].title == "Generic Error" and details[1].status is None and details[1].source is None
-    assert details[2].source == dd.APIErrorSource(pointer="/data/type") and details[2].meta == {"a": 1}
-    assert conv.structure_error_details(None) == [] and conv.structure_error_details({"errors": "x"}) == []
+    assert (
+        details[1].title == "Generic Error"
+        and details[1].status is None
+        and details[1].source is None
+    )
+    assert details[2].source == dd.APIErrorSource(pointer="/data/type") and details[2].meta == {
+        "a": 1
+    }
+    assert (
+        conv.structure_error_details(None) == []
+        and conv.structure_error_details({"errors": "x"}) == []
+    )
 
 
 def test_stdlib_json_backend_structures_the_same_page() -> None:

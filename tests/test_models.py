@@ -61,7 +61,9 @@ def test_strings_are_promoted_to_compute_and_group_by() -> None:
     assert query.compute == (dd.Compute("score_value"),)
     assert query.indexes == ("experiment-evals",)
     assert query.group_by == (dd.GroupBy("span_id"),)
-    mixed = dd.AggregateQuery([dd.Compute("a", name="x"), "b"], ["i"], "*", group_by=[dd.GroupBy("f"), "g"])
+    mixed = dd.AggregateQuery(
+        [dd.Compute("a", name="x"), "b"], ["i"], "*", group_by=[dd.GroupBy("f"), "g"]
+    )
     assert [c.key for c in mixed.compute] == ["x", "b"]
 
 
@@ -69,10 +71,16 @@ def test_time_range_accepts_epoch_ms_and_other_timezones() -> None:
     plus_two = timezone(timedelta(hours=2))
     body = unstructure_aggregate_query(
         dd.AggregateQuery(
-            ["count"], ["i"], "*", time=dd.TimeRange(datetime(2024, 1, 15, 12, 30, tzinfo=plus_two), 1705318200000)
+            ["count"],
+            ["i"],
+            "*",
+            time=dd.TimeRange(datetime(2024, 1, 15, 12, 30, tzinfo=plus_two), 1705318200000),
         )
     )
-    assert body["data"]["attributes"]["aggregate"]["time"] == {"from": 1705314600000, "to": 1705318200000}
+    assert body["data"]["attributes"]["aggregate"]["time"] == {
+        "from": 1705314600000,
+        "to": 1705318200000,
+    }
 
 
 def test_time_range_last() -> None:
@@ -86,23 +94,29 @@ def test_time_range_last() -> None:
         (lambda: dd.AggregateQuery([], ["i"], "*"), ValueError, "compute"),
         (lambda: dd.AggregateQuery(["m"], [], "*"), ValueError, "indexes"),
         (lambda: dd.AggregateQuery(["m"], [""], "*"), ValueError, "indexes"),
-        (lambda: dd.AggregateQuery(["m"], ["i"], None), TypeError, "query"),
+        (lambda: dd.AggregateQuery(["m"], ["i"], None), TypeError, "query"),  # type: ignore[arg-type]
         (lambda: dd.AggregateQuery(["m"], ["i"], "*", limit=0), ValueError, "limit"),
         (lambda: dd.AggregateQuery(["m"], ["i"], "*", limit=2**31), ValueError, "limit"),
         (lambda: dd.AggregateQuery(["m"], ["i"], "*", limit=True), TypeError, "limit"),
-        (lambda: dd.AggregateQuery(["m"], ["i"], "*", limit="10"), TypeError, "limit"),
-        (lambda: dd.AggregateQuery(["m"], ["i"], "*", dataset_version=-1), ValueError, "dataset_version"),
-        (lambda: dd.AggregateQuery(["m"], ["i"], "*", time=(1, 2)), TypeError, "time"),
+        (lambda: dd.AggregateQuery(["m"], ["i"], "*", limit="10"), TypeError, "limit"),  # type: ignore[arg-type]
+        (
+            lambda: dd.AggregateQuery(["m"], ["i"], "*", dataset_version=-1),
+            ValueError,
+            "dataset_version",
+        ),
+        (lambda: dd.AggregateQuery(["m"], ["i"], "*", time=(1, 2)), TypeError, "time"),  # type: ignore[arg-type]
         (lambda: dd.TimeRange(END, START), ValueError, "after"),
         (lambda: dd.TimeRange(datetime(2024, 1, 1), END), ValueError, "naive"),
-        (lambda: dd.TimeRange(START, "2024-01-01"), TypeError, "end"),
+        (lambda: dd.TimeRange(START, "2024-01-01"), TypeError, "end"),  # type: ignore[arg-type]
         (lambda: dd.TimeRange(-5, 10), ValueError, "start"),
         (lambda: dd.Compute(""), ValueError, "metric"),
         (lambda: dd.Compute("m", name=""), ValueError, "name"),
         (lambda: dd.GroupBy(""), ValueError, "field"),
     ],
 )
-def test_invalid_queries_fail_on_construction(build: Any, exc: type[Exception], message: str) -> None:
+def test_invalid_queries_fail_on_construction(
+    build: Any, exc: type[Exception], message: str
+) -> None:
     with pytest.raises(exc, match=message):
         build()
 

@@ -1,0 +1,44 @@
+"""Shared fixtures: a fake Datadog on loopback and clients bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import ddllmobs_async as dd
+from ddllmobs_async.testing import FakeLLMObs
+
+FAST_RETRIES = dd.RetryPolicy(
+    max_retries=3, initial_delay=0.001, max_delay=0.01, rate_limit_jitter=0.01
+)
+
+ClientFactory = Callable[..., dd.LLMObsClient]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeLLMObs]:
+    async with FakeLLMObs.seeded(n_experiments=60) as server:
+        yield server
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[ClientFactory]:
+    """Build clients for a fake (fast retries by default); all closed after the test."""
+    clients: list[dd.LLMObsClient] = []
+
+    def build(server: FakeLLMObs, **options: Any) -> dd.LLMObsClient:
+        options.setdefault("retry_policy", FAST_RETRIES)
+        client = dd.LLMObsClient(server.api_key, server.app_key, base_url=server.url, **options)
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(fake: FakeLLMObs, make_client: ClientFactory) -> dd.LLMObsClient:
+    return make_client(fake)
