@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Self
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ddllmobs_async import _batch
 from ddllmobs_async import _constants as const
 from ddllmobs_async._converters import (
     structure_aggregate_result,
@@ -23,7 +25,16 @@ from ddllmobs_async._query import check_paging, experiment_filters, page_params
 from ddllmobs_async._ratelimit import RateLimitInfo
 from ddllmobs_async._retry import RetryPolicy
 from ddllmobs_async._session import SessionManager
-from ddllmobs_async.models import AggregateQuery, AggregateResult, Experiment, ExperimentPage
+from ddllmobs_async.errors import LLMObsError
+from ddllmobs_async.models import (
+    AggregateQuery,
+    AggregateResult,
+    Experiment,
+    ExperimentComparison,
+    ExperimentLookup,
+    ExperimentPage,
+    TimeRange,
+)
 
 
 class LLMObsClient:
@@ -243,6 +254,91 @@ class LLMObsClient:
             "POST", const.ANALYTICS_PATH, body=unstructure_aggregate_query(query)
         )
         return structure_aggregate_result(body)
+
+    # --- batch helpers ------------------------------------------------------------------
+
+    async def get_experiments(
+        self,
+        ids: Iterable[str],
+        *,
+        project_id: str | None = None,
+        dataset_id: str | None = None,
+        is_deleted: bool | None = None,
+        include_user_data: bool = False,
+        include_dataset_names: bool = False,
+    ) -> ExperimentLookup:
+        """Fetch many experiments by id: chunked ``filter[id]`` requests, run concurrently.
+
+        Ids are sent 100 per request (short URLs), all chunks at once under the client's
+        ``max_concurrency``. Results keep the order of ``ids`` (duplicates collapse); ids the
+        API did not return are listed in :attr:`ExperimentLookup.missing`. The API needs
+        ``project_id`` or ``dataset_id`` here too.
+        """
+        wanted = _batch.unique_ids(ids)
+        experiment_filters(
+            project_id=project_id, dataset_id=dataset_id, ids=wanted, name=None,
+            experiment=None, metadata=None, parent_experiment_ids=None, is_deleted=is_deleted,
+            include_user_data=include_user_data, include_dataset_names=include_dataset_names,
+        )  # fmt: skip
+
+        def list_chunk(chunk: list[str]) -> AsyncIterator[Experiment]:
+            return self.list_experiments(
+                project_id=project_id, dataset_id=dataset_id, ids=chunk, is_deleted=is_deleted,
+                include_user_data=include_user_data, include_dataset_names=include_dataset_names,
+            )  # fmt: skip
+
+        return await _batch.get_experiments(wanted, list_chunk)
+
+    async def aggregate_many(
+        self,
+        queries: Iterable[AggregateQuery],
+        *,
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[AggregateResult | LLMObsError]:
+        """Run many aggregates concurrently; results in the order of ``queries``.
+
+        Args:
+            queries: The queries (validated before any request is sent).
+            concurrency: At most this many of these queries in flight (the client's
+                ``max_concurrency`` bounds it too).
+            return_exceptions: Put each failed query's :class:`LLMObsError` in its slot
+                instead of raising the first one (and cancelling the rest).
+        """
+        batch = list(queries)
+        for position, query in enumerate(batch):
+            if not isinstance(query, AggregateQuery):
+                raise TypeError(f"queries[{position}] must be an AggregateQuery")
+        if concurrency is not None:
+            _check_count("concurrency", concurrency)
+        calls = [functools.partial(self.aggregate, query) for query in batch]
+        return await _batch.run_bounded(
+            calls, concurrency=concurrency, return_exceptions=return_exceptions
+        )
+
+    async def compare_experiments(
+        self,
+        experiment_ids: Iterable[str],
+        *,
+        baseline_id: str,
+        metric: str = "score_value",
+        index: str = "experiment-evals",
+        group_by: str = "label",
+        time: TimeRange | None = None,
+    ) -> ExperimentComparison:
+        """How did these runs score against their baseline?
+
+        Runs one aggregate per experiment (and one for the baseline), averaging ``metric``
+        per ``group_by`` value (by default per eval ``label``), and returns the scores side
+        by side with :meth:`ExperimentComparison.delta` to read differences. A run's
+        baseline is usually its :attr:`Experiment.parent_experiment_id`.
+        """
+        if not isinstance(baseline_id, str) or not baseline_id:
+            raise ValueError("baseline_id must be a non-empty experiment id")
+        return await _batch.compare_experiments(
+            _batch.unique_ids(experiment_ids), self.aggregate, baseline_id=baseline_id,
+            metric=metric, index=index, group_by=group_by, time=time,
+        )  # fmt: skip
 
 
 def resolve_site(site: str | None) -> str:

@@ -190,6 +190,6 @@ class RateLimitGate:
         self._close_until(self._clock() + seconds)
 
     def _close_until(self, reset_at: float) -> None:
+        # A 429's reset is the server's latest word on this window: it replaces what we knew.
         self._budget = 0
-        if self._reset_at is None or reset_at > self._reset_at:
-            self._reset_at = reset_at
+        self._reset_at = reset_at

@@ -23,6 +23,8 @@ __all__ = [
     "Bucket",
     "Compute",
     "Experiment",
+    "ExperimentComparison",
+    "ExperimentLookup",
     "ExperimentPage",
     "ExperimentStatus",
     "GroupBy",
@@ -270,3 +272,58 @@ class AggregateResult:
     id: str
     hit_count: int
     buckets: list[Bucket]
+
+
+@attrs.frozen(kw_only=True)
+class ExperimentLookup:
+    """Result of :meth:`LLMObsClient.get_experiments`.
+
+    Attributes:
+        experiments: The experiments found, in the order their ids were given.
+        missing: Requested ids the API did not return (unknown, or filtered out, e.g.
+            soft-deleted), in the order given.
+    """
+
+    experiments: list[Experiment]
+    missing: list[str]
+
+    @property
+    def by_id(self) -> dict[str, Experiment]:
+        """The found experiments keyed by id."""
+        return {experiment.id: experiment for experiment in self.experiments}
+
+
+@attrs.frozen(kw_only=True)
+class ExperimentComparison:
+    """Result of :meth:`LLMObsClient.compare_experiments`: scores per group vs a baseline.
+
+    Attributes:
+        baseline_id: The baseline experiment.
+        metric: The metric compared (e.g. ``score_value``).
+        group_by: The field scores are grouped by (e.g. ``label``: one score per eval).
+        baseline: The baseline's score per group.
+        scores: Each compared experiment's score per group.
+    """
+
+    baseline_id: str
+    metric: str
+    group_by: str
+    baseline: dict[str, Any]
+    scores: dict[str, dict[str, Any]]
+
+    def delta(self, experiment_id: str, group: str) -> float | None:
+        """``experiment_id``'s score minus the baseline's for ``group`` (None if one is missing)."""
+        score = self.scores.get(experiment_id, {}).get(group)
+        base = self.baseline.get(group)
+        if isinstance(score, int | float) and isinstance(base, int | float):
+            return float(score) - float(base)
+        return None
+
+    @property
+    def deltas(self) -> dict[str, dict[str, float | None]]:
+        """Every experiment's difference to the baseline, per group."""
+        groups = set(self.baseline).union(*(s.keys() for s in self.scores.values()))
+        return {
+            experiment_id: {group: self.delta(experiment_id, group) for group in sorted(groups)}
+            for experiment_id in self.scores
+        }

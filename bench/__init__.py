@@ -1,0 +1,1 @@
+"""Benchmark harness for ddllmobs_async (run with ``nox -s bench``)."""

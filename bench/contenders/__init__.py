@@ -1,0 +1,1 @@
+"""One module per contender; each runs as ``python -m bench.contenders.NAME``."""

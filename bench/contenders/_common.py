@@ -1,0 +1,157 @@
+"""What every contender shares: arguments, timing, memory readings, the JSON result line.
+
+A contender module defines one coroutine per workload it supports and calls :func:`main`.
+The runner starts ``python -m bench.contenders.NAME --workload W ...`` in a fresh process per
+run and reads the last stdout line that starts with ``RESULT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+API_KEY = "bench-api-key"
+APP_KEY = "bench-app-key"
+LIST_PATH = "/api/v2/llm-obs/v1/experiments"
+ANALYTICS_PATH = "/api/v2/llm-obs/v1/experimentation/analytics"
+WORKLOADS = ("stream", "structure", "aggregate", "ratelimited")
+
+
+@dataclass
+class Result:
+    """One contender run; printed as ``RESULT {json}``."""
+
+    contender: str
+    workload: str
+    elapsed: float = 0.0
+    items: int = 0
+    requests: int = 0
+    status_429: int = 0
+    truncated: bool = False
+    rss_start: int = 0
+    peak_rss: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def current_rss() -> int:
+    """Resident set size of this process in bytes (``/proc``; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss()
+
+
+def peak_rss() -> int:
+    """Peak RSS of this process in bytes (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def project_id(total: int) -> str:
+    """The fake server lists ``total`` experiments for project ``bench-<total>``."""
+    return f"bench-{total}"
+
+
+def aggregate_body() -> dict[str, Any]:
+    """The JSON:API analytics request every contender sends (same as the library's query)."""
+    return {
+        "data": {
+            "type": "experimentation",
+            "attributes": {
+                "aggregate": {
+                    "compute": [{"metric": "score_value", "name": "avg"}],
+                    "indexes": ["experiment-evals"],
+                    "search": {"query": "*"},
+                    "group_by": [{"field": "experiment_id"}],
+                }
+            },
+        }
+    }
+
+
+def parse_args(name: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"bench.contenders.{name}")
+    parser.add_argument("--workload", choices=WORKLOADS, required=True)
+    parser.add_argument("--url", default="", help="base URL of the fake server")
+    parser.add_argument("--total", type=int, default=100_000, help="experiments to stream")
+    parser.add_argument("--page-size", type=int, default=5000)
+    parser.add_argument("--page-file", default="", help="page bytes for --workload structure")
+    parser.add_argument("--repeat", type=int, default=5, help="structure: repetitions")
+    parser.add_argument("--count", type=int, default=1000, help="aggregate requests")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--budget", type=float, default=0.0, help="seconds; stop early and report truncated"
+    )
+    parser.add_argument("--profile", default="", help="write a pyinstrument profile here")
+    return parser.parse_args(argv)
+
+
+Workload = Callable[[argparse.Namespace, Result], Awaitable[None]]
+
+
+async def _run(workload: Workload, args: argparse.Namespace, result: Result) -> None:
+    if not args.profile:
+        await workload(args, result)
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="enabled")
+    profiler.start()
+    try:
+        await workload(args, result)
+    finally:
+        profiler.stop()
+        text = profiler.output_text(unicode=True, show_all=False)
+        await asyncio.to_thread(Path(args.profile).write_text, text)
+
+
+async def read_page(path: str) -> bytes:
+    """The page bytes for ``--workload structure`` (read off the loop)."""
+    return await asyncio.to_thread(Path(path).read_bytes)
+
+
+def main(name: str, workloads: dict[str, Workload], argv: list[str] | None = None) -> int:
+    """Parse arguments, run one workload, print ``RESULT {json}``; exit 0 even on failure."""
+    args = parse_args(name, argv)
+    result = Result(contender=name, workload=args.workload)
+    workload = workloads.get(args.workload)
+    if workload is None:
+        result.error = "n/a: workload not supported by this contender"
+    else:
+        result.rss_start = current_rss()
+        try:
+            asyncio.run(_run(workload, args, result))
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            result.error = f"{type(exc).__name__}: {exc}"[:300]
+    result.peak_rss = peak_rss()
+    sys.stdout.write("RESULT " + orjson.dumps(asdict(result)).decode() + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+class Stopwatch:
+    """``perf_counter`` timer with a soft budget (0 = none)."""
+
+    def __init__(self, budget: float = 0.0) -> None:
+        self.budget = budget
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def over_budget(self) -> bool:
+        return self.budget > 0 and self.elapsed() > self.budget

@@ -1,0 +1,111 @@
+"""Pieces every ``ddllmobs`` subcommand shares: connection options, the client, errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TextIO
+
+from ddllmobs_async import _cli_args as types
+from ddllmobs_async import _constants as const
+from ddllmobs_async._client import LLMObsClient
+from ddllmobs_async.errors import APIError, LLMObsError
+
+EXIT_OK = 0
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+BASE_URL_ENV = "DDLLMOBS_BASE_URL"
+PROJECT_ID_ENV = "DD_LLMOBS_PROJECT_ID"
+
+_HINTS = {
+    401: "check the application key (DD_APP_KEY or --app-key)",
+    403: "check the API key (DD_API_KEY or --api-key) and that --site is your Datadog site",
+    404: "check --site / --base-url",
+}
+
+
+class UsageError(Exception):
+    """A problem with the command line or the environment (exit status 2)."""
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--site``, ``--base-url``, ``--api-key``, ``--app-key``, ``--timeout``..."""
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--site", help="Datadog site, e.g. datadoghq.eu (default: $DD_SITE or datadoghq.com)"
+    )
+    group.add_argument(
+        "--base-url",
+        help="API root overriding --site, e.g. the URL `ddllmobs fake-server` prints "
+        f"(default: ${BASE_URL_ENV})",
+    )
+    group.add_argument("--api-key", help="Datadog API key (default: $DD_API_KEY)")
+    group.add_argument("--app-key", help="Datadog application key (default: $DD_APP_KEY)")
+    group.add_argument(
+        "--timeout",
+        type=types.positive_float,
+        default=const.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="per attempt (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=types.non_negative_int,
+        default=const.DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help="retries per request (default: %(default)s)",
+    )
+
+
+def resolve_keys(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The keys from the options, else from the environment (``None`` when absent)."""
+    api_key = args.api_key or os.environ.get(const.API_KEY_ENV) or None
+    app_key = args.app_key or next(
+        (os.environ[name] for name in const.APP_KEY_ENVS if os.environ.get(name)), None
+    )
+    return api_key, app_key
+
+
+def make_client(args: argparse.Namespace) -> LLMObsClient:
+    """A client configured from the connection options and the environment.
+
+    Raises:
+        UsageError: A key is missing (naming ``DD_API_KEY`` / ``DD_APP_KEY``), or the site
+            or base URL is invalid.
+    """
+    api_key, app_key = resolve_keys(args)
+    missing = [
+        f"{env} (or {option})"
+        for env, option, value in (
+            (const.API_KEY_ENV, "--api-key", api_key),
+            ("DD_APP_KEY", "--app-key", app_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(
+            f"missing Datadog keys: set {' and '.join(missing)}; "
+            "or try `ddllmobs demo`, which needs none"
+        )
+    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or None
+    try:
+        return LLMObsClient(
+            api_key,
+            app_key,
+            site=args.site,
+            base_url=base_url,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def report_api_error(error: LLMObsError, stream: TextIO) -> None:
+    """Write Datadog's error details (and a hint for auth failures) to ``stream``."""
+    stream.write(f"ddllmobs: error: {error}\n")
+    if isinstance(error, APIError) and error.status in _HINTS:
+        stream.write(f"hint: {_HINTS[error.status]}\n")
+    stream.flush()
