@@ -325,6 +325,20 @@ async def test_errors_handling(fake: FakeLLMObs, make_client: ClientFactory) -> 
     impatient = make_client(fake, retry_policy=dd.RetryPolicy(max_rate_limit_wait=1.0))
     assert await handle(impatient, good) == "rate limited: retry in 30.0s (1000000 per 60.0s)"
 
+    # The messages quoted in docs/errors.md are the real ones.
+    page = (DOCS / "errors.md").read_text()
+    with pytest.raises(dd.BadRequestError) as bad:
+        await client.aggregate(bad_index)
+    assert str(bad.value) in page
+    fake.inject(Fault.rate_limited(reset=30))
+    async with dd.LLMObsClient(
+        fake.api_key, fake.app_key, base_url=fake.url, max_retries=0
+    ) as no_retries:
+        with pytest.raises(dd.RateLimitError) as limited:
+            await no_retries.aggregate(good)
+    assert str(limited.value) in page
+    assert limited.value.errors == []
+
     fake.inject(*[Fault.status(502)] * 4)  # the first attempt and 3 retries
     assert (await handle(client, good)).startswith(f"HTTP 502 on POST {ANALYTICS}: ")
 
