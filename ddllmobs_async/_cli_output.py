@@ -267,7 +267,8 @@ class Progress:
         elapsed = max(time.monotonic() - self._start, 1e-6)
         rate = self.items / elapsed
         self._stream.write(
-            f"\r\x1b[K{self.pages} pages, {self.items} experiments, {rate:.0f} experiments/s"
+            f"\r\x1b[K{_plural(self.pages, 'page')}, {_plural(self.items, 'experiment')}, "
+            f"{rate:.0f} experiments/s"
         )
         self._stream.flush()
         self._shown = True
@@ -285,3 +286,7 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -114,9 +114,14 @@ async def test_status_fault_with_custom_errors(
 ) -> None:
     errors = [{"title": "Generic Error", "detail": "invalid prompt template"}]
     server.inject(Fault.status(400, errors=errors))
+    server.inject(Fault.status(403, errors=["Forbidden"]))  # what Datadog's edge often sends
     reply = await get(http, server)
     assert reply.status == 400
     assert reply.json() == {"errors": errors}
+    validate("JSONAPIErrorResponse", reply.json())
+    reply = await get(http, server)
+    assert (reply.status, reply.json()) == (403, {"errors": ["Forbidden"]})
+    validate("APIErrorResponse", reply.json())
 
 
 async def test_faults_are_consumed_in_order(

@@ -262,9 +262,12 @@ async def test_cancellation_anywhere_leaves_the_client_usable(
         base_url=fake.url,
         session=session,
         max_concurrency=1,
-        retry_policy=dd.RetryPolicy(initial_delay=5, max_delay=5),
+        retry_policy=dd.RetryPolicy(
+            initial_delay=5, max_delay=5, on_retry=lambda event: sleeping.set()
+        ),
     )
     consumer_waits = asyncio.Event()
+    sleeping = asyncio.Event()
 
     async def consume() -> None:
         async for _ in client.list_experiments(project_id=fake.project_id, page_size=5):
@@ -276,7 +279,10 @@ async def test_cancellation_anywhere_leaves_the_client_usable(
     if where == "backoff sleep":
         fake.inject(Fault.status(503))
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.3)
+    if where == "backoff sleep":
+        await asyncio.wait_for(sleeping.wait(), 5)  # cancel once the retry sleep has begun
+    else:
+        await asyncio.sleep(0.3)
     assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -152,10 +154,11 @@ def sort_key(experiment: Mapping[str, Any]) -> SortKey:
 
 
 class ExperimentStore:
-    """The experiments the fake serves, kept newest first."""
+    """The experiments the fake serves, indexed by their sort key."""
 
     def __init__(self, experiments: Iterable[Mapping[str, Any]] = ()) -> None:
-        self._entries: list[tuple[SortKey, dict[str, Any]]] = []
+        self._keys: list[SortKey] = []  # ascending; listings walk it backwards
+        self._entries: dict[SortKey, dict[str, Any]] = {}
         self.add(experiments)
 
     def add(self, experiments: Iterable[Mapping[str, Any]]) -> None:
@@ -165,36 +168,39 @@ class ExperimentStore:
             ValueError: If one lacks ``id``/``attributes`` or has an unparsable
                 ``created_at``, or its ID is already stored.
         """
-        known = {entry["id"] for _, entry in self._entries}
+        known = {entry["id"] for entry in self._entries.values()}
         for experiment in experiments:
             entry = _checked_copy(experiment)
             if entry["id"] in known:
                 raise ValueError(f"duplicate experiment id {entry['id']!r}")
             known.add(entry["id"])
-            self._entries.append((sort_key(entry), entry))
-        self._entries.sort(key=lambda item: item[0], reverse=True)
+            self._entries[sort_key(entry)] = entry
+        self._keys = sorted(self._entries)
 
     def all(self) -> list[dict[str, Any]]:
         """Return deep copies of every stored experiment, newest first."""
-        return [copy.deepcopy(entry) for _, entry in self._entries]
+        return [copy.deepcopy(self._entries[key]) for key in reversed(self._keys)]
 
     def page(
         self, query: ListQuery, *, empty_pages_every: int | None, last_page_after: LastPageAfter
     ) -> dict[str, Any]:
         """Return the response document for one page of ``query``."""
         cursor = query.cursor or Cursor(key=None, page=0)
-        remaining = [
-            (key, entry)
-            for key, entry in self._entries
-            if (cursor.key is None or key < cursor.key) and query.matches(entry)
-        ]
+        matches = (key for key in self._older_than(cursor.key) if query.matches(self._entries[key]))
+        window = list(itertools.islice(matches, query.limit + 1))
         next_page = cursor.page + 1
-        if remaining and empty_pages_every and next_page % empty_pages_every == 0:
+        if window and empty_pages_every and next_page % empty_pages_every == 0:
             return _document([], Cursor(cursor.key, next_page).encode(), last_page_after)
-        served = remaining[: query.limit]
-        after = Cursor(served[-1][0], next_page).encode() if len(remaining) > query.limit else None
-        data = [_render(entry, query) for _, entry in served]
+        served = window[: query.limit]
+        after = Cursor(served[-1], next_page).encode() if len(window) > query.limit else None
+        data = [_render(self._entries[key], query) for key in served]
         return _document(data, after, last_page_after)
+
+    def _older_than(self, key: SortKey | None) -> Iterator[SortKey]:
+        """Yield stored keys below ``key`` (all if ``None``), newest first."""
+        end = len(self._keys) if key is None else bisect.bisect_left(self._keys, key)
+        for index in range(end - 1, -1, -1):
+            yield self._keys[index]
 
 
 def _checked_copy(experiment: Mapping[str, Any]) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class Fault:
     seconds: float = 0.0
     limit: int | None = None
     json_body: bool = False
-    errors: tuple[Mapping[str, Any], ...] | None = attrs.field(default=None, hash=False)
+    errors: tuple[Mapping[str, Any] | str, ...] | None = attrs.field(default=None, hash=False)
     location: str | None = None
 
     @property
@@ -76,12 +76,14 @@ class Fault:
         return self.kind
 
     @classmethod
-    def status(cls, code: int, errors: Sequence[Mapping[str, Any]] | None = None) -> Fault:
+    def status(cls, code: int, errors: Sequence[Mapping[str, Any] | str] | None = None) -> Fault:
         """Answer with HTTP ``code`` and a JSON:API error document.
 
         Args:
             code: Status code, for example 500, 503 or 400.
-            errors: The ``errors`` array to send; a generic one by default.
+            errors: The ``errors`` array to send: JSON:API error objects, or strings
+                like Datadog's ``{"errors": ["Forbidden"]}``. A generic
+                ``{"status", "title", "detail"}`` object by default.
         """
         if not 200 <= code <= 599:
             raise ValueError(f"status code must be 200-599, got {code!r}")

@@ -382,12 +382,12 @@ class FakeLLMObs:
     ) -> web.StreamResponse:
         limiter = self._limiters[endpoint]
         try:
-            method = _route(request)
+            routed = _route(request)
             self._authenticate(request)
             decision = limiter.hit()
             if not decision.allowed:
                 return empty_response(429, decision.headers)
-            document = self._document(method, request, body)
+            document = self._document(routed, request, body)
             return json_response(document, 200, decision.headers)
         except ApiError as error:
             return json_response(error.body(), error.status, limiter.headers())
