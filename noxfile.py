@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[speedups,test]", "mypy")
+    session.install("-e", ".[speedups,test]", "mypy", "nox")
     session.run("mypy")
 
 
