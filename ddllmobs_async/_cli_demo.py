@@ -18,7 +18,6 @@ from ddllmobs_async._cli_common import (
     EXIT_API_ERROR,
     EXIT_OK,
     PROJECT_ID_ENV,
-    UsageError,
     add_connection_options,
     make_client,
     report_api_error,
@@ -148,23 +147,20 @@ def add_demo_parser(commands: Any) -> None:
 async def run_demo(args: argparse.Namespace) -> int:
     """Run the demo against Datadog (keys set) or an in-process fake."""
     api_key, app_key = resolve_keys(args)
-    if not args.fake and api_key and app_key:
-        project_id = args.project_id or os.environ.get(PROJECT_ID_ENV)
-        if not project_id:
-            raise UsageError(
-                "DD_API_KEY and DD_APP_KEY are set, so the demo talks to Datadog: pass "
-                f"--project-id (or set {PROJECT_ID_ENV}), or --fake for the local fake"
-            )
+    project_id = args.project_id or os.environ.get(PROJECT_ID_ENV)
+    if not args.fake and api_key and app_key and project_id:
         async with make_client(args) as client:
             return await demo(client, project_id)
+    reason = "no project id given" if api_key and app_key else "no DD_API_KEY/DD_APP_KEY set"
     print(
-        "No DD_API_KEY/DD_APP_KEY in use: running against a fake Datadog on 127.0.0.1.",
+        f"Running against a fake Datadog on 127.0.0.1 ({reason}; with keys, pass "
+        f"--project-id or set {PROJECT_ID_ENV} to use Datadog).",
         file=sys.stderr,
     )
     async with _seeded_fake(args.experiments, 0) as fake:
         client = LLMObsClient(fake.api_key, fake.app_key, base_url=fake.url)
         async with client:
-            return await demo(client, args.project_id or fake.project_id)
+            return await demo(client, fake.project_id)
 
 
 async def demo(client: LLMObsClient, project_id: str) -> int:

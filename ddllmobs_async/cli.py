@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LLMObsError as error:
         report_api_error(error, sys.stderr)
         return EXIT_API_ERROR
+    except ValueError as error:  # the library validates arguments before any request
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `ddllmobs experiments list | head`

@@ -451,15 +451,34 @@ def test_demo_needs_no_keys_and_prints_both_results() -> None:
     assert "fake Datadog" in result.stderr
 
 
-def test_demo_with_keys_needs_a_project_or_fake() -> None:
+def test_demo_with_keys_but_no_project_still_runs_on_the_fake() -> None:
     env = clean_env(DD_API_KEY="real-looking-api-key", DD_APP_KEY="real-looking-app-key")
     result = run_cli("demo", env=env)
-    assert_clean_failure(result, 2)
-    assert "--project-id" in result.stderr
-    assert "--fake" in result.stderr
-    assert "real-looking" not in result.stderr
-    forced = run_cli("demo", "--fake", "--experiments", "3", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "fake Datadog" in result.stderr and "--project-id" in result.stderr
+    assert "real-looking" not in result.stderr + result.stdout
+    assert all(e["id"] in result.stdout for e in visible(FakeLLMObs.seeded()))
+    forced = run_cli(
+        "demo", "--fake", "--experiments", "3", env=env | {"DD_LLMOBS_PROJECT_ID": "p"}
+    )
     assert forced.returncode == 0, forced.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("experiments", "list", "--project-id", "p", "--page-size", "6000"),
+        ("aggregate", "--metric", "score_value", "--index", "", "--query", "*"),
+        ("aggregate", "--metric", "score_value", "--limit", "99999999999"),
+    ],
+)
+def test_invalid_values_are_usage_errors_without_traceback(
+    served: ThreadedFake, argv: tuple[str, ...]
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    result = run_cli(*argv, "--base-url", fake.url, env=fake_env(fake))
+    assert_clean_failure(result, 2)
 
 
 def test_demo_with_keys_talks_to_the_configured_api(served: ThreadedFake) -> None:
