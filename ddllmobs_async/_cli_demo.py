@@ -74,8 +74,10 @@ def add_fake_server_parser(commands: Any) -> None:
 
 def _seeded_fake(n_experiments: int, seed: int, **options: Any) -> FakeLLMObs:
     from ddllmobs_async.testing import FakeLLMObs  # imports aiohttp.web: only when needed
+    from ddllmobs_async.testing._data import total_for_live
 
-    return FakeLLMObs.seeded(n_experiments=n_experiments, seed=seed, **options)
+    # N listed experiments; the soft-deleted ones the seed adds come on top.
+    return FakeLLMObs.seeded(n_experiments=total_for_live(n_experiments), seed=seed, **options)
 
 
 async def serve_fake(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import pytest
 import ddllmobs_async as dd
 from ddllmobs_async import _cli_args, _cli_output, cli
 from ddllmobs_async.testing import FakeLLMObs, Fault
+from ddllmobs_async.testing._data import total_for_live
 from tests.conftest import ClientFactory
 
 TIMEOUT = 20.0
@@ -413,17 +414,18 @@ def test_fake_server_serves_the_other_commands_until_sigterm() -> None:
         )
         assert listed.returncode == 0, listed.stderr
         records = [json.loads(line) for line in listed.stdout.splitlines()]
-        expected = FakeLLMObs.seeded(n_experiments=12, seed=3).experiments
+        expected = FakeLLMObs.seeded(n_experiments=total_for_live(12), seed=3).experiments
         assert [r["id"] for r in records] == [
             e["id"] for e in expected if e["attributes"]["deleted_at"] is None
         ]
+        assert len(records) == 12  # --experiments counts the listed ones
         assert {r["project_id"] for r in records} == {settings["DD_LLMOBS_PROJECT_ID"]}
 
         summed = run_cli(
             "aggregate", "--base-url", base_url, "--metric", "count", "--query", "*", env=env
         )
         assert summed.returncode == 0, summed.stderr
-        assert summed.stdout.splitlines() == ["COUNT", str(12 * 4)]
+        assert summed.stdout.splitlines() == ["COUNT", str(total_for_live(12) * 4)]
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=TIMEOUT)
@@ -438,7 +440,7 @@ def test_demo_needs_no_keys_and_prints_both_results() -> None:
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert elapsed < 5
-    fake = FakeLLMObs.seeded()
+    fake = FakeLLMObs.seeded(n_experiments=total_for_live(25))
     expected = visible(fake)
     out = result.stdout
     assert all(e["id"] in out and e["attributes"]["name"] in out for e in expected)
@@ -457,7 +459,10 @@ def test_demo_with_keys_but_no_project_still_runs_on_the_fake() -> None:
     assert result.returncode == 0, result.stderr
     assert "fake Datadog" in result.stderr and "--project-id" in result.stderr
     assert "real-looking" not in result.stderr + result.stdout
-    assert all(e["id"] in result.stdout for e in visible(FakeLLMObs.seeded()))
+    assert all(
+        e["id"] in result.stdout
+        for e in visible(FakeLLMObs.seeded(n_experiments=total_for_live(25)))
+    )
     forced = run_cli(
         "demo", "--fake", "--experiments", "3", env=env | {"DD_LLMOBS_PROJECT_ID": "p"}
     )

@@ -170,6 +170,18 @@ def _created_times(rng: random.Random, n: int, newest_ns: int) -> list[tuple[int
     return times
 
 
+def _is_deleted(i: int) -> bool:
+    return i % 8 == 6  # every 8th, starting with the 7th
+
+
+def total_for_live(live: int) -> int:
+    """How many seeded experiments to make so that ``live`` of them are not soft-deleted."""
+    total = live
+    while total - sum(1 for i in range(total) if _is_deleted(i)) < live:
+        total += 1
+    return total
+
+
 def _truncate(ns: int, digits: int) -> int:
     unit: int = 10 ** (9 - digits)
     return ns - ns % unit
@@ -198,7 +210,9 @@ def _seeded_experiment(
         dataset_id=dataset_id,
         dataset_name=dataset_name,
         dataset_version=rng.randint(1, 5),
-        deleted_at=format_ns(shift_ns(created_ns, timedelta(days=2)), 6) if i % 8 == 6 else None,
+        deleted_at=format_ns(shift_ns(created_ns, timedelta(days=2)), 6)
+        if _is_deleted(i)
+        else None,
         description="" if i % 4 == 1 else f"Nightly {logical} run on {branch}",
         error="EvaluatorTimeout: evaluator timed out after 300s" if status == "failed" else None,
         experiment=logical,
