@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ddllmobs_async._ratelimit import RateLimitInfo
 
@@ -101,7 +102,7 @@ class APIError(LLMObsError):
     Attributes:
         status: HTTP status code.
         errors: Datadog's error details, possibly empty (e.g. an empty 429 body).
-        headers: Response headers (they never contain the request's keys).
+        headers: Response headers, case-insensitive (they never contain the request's keys).
         body: Raw response body, for debugging.
         method: HTTP method of the request.
         path: Request path (no query string, never any key).
@@ -121,7 +122,7 @@ class APIError(LLMObsError):
         self.errors = errors
         self.method = method
         self.path = path
-        self.headers: Mapping[str, str] = dict(headers or {})
+        self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
         self.body = body
         details = "; ".join(str(error) for error in errors) or _fallback_text(body)
         where = f" on {method} {path}" if method else ""

@@ -85,6 +85,7 @@ async def test_429_after_retries_carries_rate_limit_info(
     assert error.retry_after == pytest.approx(0.01, abs=0.005)
     assert error.rate_limit is not None and error.limit == 10 and error.remaining == 0
     assert error.name and error.period is not None and error.reset is not None
+    assert error.headers["x-ratelimit-limit"] == error.headers["X-RateLimit-Limit"] == "10"
 
 
 async def test_429_json_body_strings_become_details(
