@@ -230,14 +230,18 @@ class LLMObsClient:
         check_paging(page_size=page_size, cursor=cursor, max_items=max_items)
 
         async def fetch_page(page_cursor: str | None, limit: int | None) -> ExperimentPage:
-            params = filters + page_params(limit, page_cursor)
-            body = await self._session.request_json("GET", const.EXPERIMENTS_PATH, params=params)
-            return structure_experiment_page(body, cursor=page_cursor)
+            return await self._session.request_json(
+                "GET",
+                const.EXPERIMENTS_PATH,
+                functools.partial(structure_experiment_page, cursor=page_cursor),
+                params=filters + page_params(limit, page_cursor),
+            )
 
         async for page in iter_pages(
             fetch_page, page_size=page_size, cursor=cursor, max_items=max_items
         ):
             yield page
+            del page  # not held while the next page is fetched (see _pagination.iter_items)
 
     # --- aggregate ----------------------------------------------------------------------
 
@@ -250,10 +254,12 @@ class LLMObsClient:
         """
         if not isinstance(query, AggregateQuery):
             raise TypeError(f"query must be an AggregateQuery, got {type(query).__name__}")
-        body = await self._session.request_json(
-            "POST", const.ANALYTICS_PATH, body=unstructure_aggregate_query(query)
+        return await self._session.request_json(
+            "POST",
+            const.ANALYTICS_PATH,
+            structure_aggregate_result,
+            body=unstructure_aggregate_query(query),
         )
-        return structure_aggregate_result(body)
 
     # --- batch helpers ------------------------------------------------------------------
 

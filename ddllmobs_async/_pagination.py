@@ -31,23 +31,30 @@ async def iter_pages(
             page = _truncate(page, remaining)
             remaining -= len(page.experiments)
         yield page
-        if page.next_cursor is None:
+        next_cursor = page.next_cursor
+        del page  # see iter_items
+        if next_cursor is None:
             return
-        if page.next_cursor == cursor:
+        if next_cursor == cursor:
             loop = ResponseValidationError(
                 "the server returned the cursor it was given; stopping to avoid an endless loop",
                 path="$.meta.after",
             )
             loop.cursor = cursor
             raise loop
-        cursor = page.next_cursor
+        cursor = next_cursor
 
 
 async def iter_items(pages: AsyncIterator[ExperimentPage]) -> AsyncGenerator[Experiment]:
     """Flatten pages into experiments, fetching the next page only when this one is used up."""
     async for page in pages:
-        for experiment in page.experiments:
+        experiments = page.experiments
+        del page
+        for experiment in experiments:
             yield experiment
+        # Drop the used-up page before the next one is fetched, not after: it is freed by
+        # refcount instead of being walked by the GC collections the next page triggers.
+        del experiments
 
 
 def _truncate(page: ExperimentPage, remaining: int) -> ExperimentPage:

@@ -19,6 +19,8 @@ _EPOCH_SECONDS_THRESHOLD = 1e9
 _EPOCH_MILLIS_THRESHOLD = 1e12
 # While no response has told us the window's end, held requests look again this often.
 _UNKNOWN_RESET_POLL = 0.05
+# _try_take's answer when a cold-start probe is in flight: wait for its answer, not a delay.
+_AFTER_PROBE = -1.0
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +125,7 @@ class RateLimitGate:
         self._limit: int | None = None
         self._warmed = False
         self._probe_in_flight = False
+        self._probe_done: asyncio.Event | None = None
         self.latest: RateLimitInfo | None = None
 
     async def acquire(self) -> float:
@@ -132,6 +135,11 @@ class RateLimitGate:
             delay = self._try_take()
             if delay == 0.0:
                 return self._clock() - started
+            if delay == _AFTER_PROBE and self._probe_done is not None:
+                # Woken the moment the probe is answered: polling would hold a cold burst
+                # for a whole poll interval even when the first answer takes a millisecond.
+                await self._probe_done.wait()
+                continue
             await self._sleep(delay)
 
     def _try_take(self) -> float:
@@ -139,8 +147,9 @@ class RateLimitGate:
         now = self._clock()
         if not self._warmed:
             if self._probe_in_flight:
-                return _UNKNOWN_RESET_POLL
+                return _AFTER_PROBE
             self._probe_in_flight = True
+            self._probe_done = asyncio.Event()
             return 0.0
         if self._reset_at is not None and now >= self._reset_at:
             self._budget = self._limit
@@ -157,7 +166,7 @@ class RateLimitGate:
     def observe(self, info: RateLimitInfo | None, *, status: int | None) -> None:
         """Learn from one finished attempt (``info`` None when it had no rate-limit headers)."""
         self._warmed = True
-        self._probe_in_flight = False
+        self._end_probe()
         if info is None:
             return
         self.latest = info
@@ -183,7 +192,13 @@ class RateLimitGate:
 
     def abandon(self) -> None:
         """An attempt ended without any answer: let the next cold-start probe go."""
+        self._end_probe()
+
+    def _end_probe(self) -> None:
         self._probe_in_flight = False
+        if self._probe_done is not None:
+            self._probe_done.set()
+            self._probe_done = None
 
     def hold(self, seconds: float) -> None:
         """Hold every request for ``seconds``, e.g. after a 429 that only sent Retry-After."""

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from ddllmobs_async._converters import decode_json, loads, structure_error_details
+import attrs
+
+from ddllmobs_async._converters import decode_json, gc_paused, loads, structure_error_details
 from ddllmobs_async._ratelimit import RateLimitInfo, parse_rate_limit, parse_retry_after
-from ddllmobs_async.errors import APIError, RateLimitError, error_class_for
+from ddllmobs_async.errors import APIError, LLMObsError, RateLimitError, error_class_for
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class DeferredError:
+    """A schema error found inside the retry loop, to be raised after it (never retried)."""
+
+    error: LLMObsError
 
 
 def interpret_response(
-    status: int, headers: Mapping[str, str], body: bytes, *, method: str, path: str
-) -> Any:
-    """Decoded JSON of a 2xx answer; for anything else raise the matching ``LLMObsError``."""
-    if 200 <= status < 300:
-        return decode_json(body, status=status)
-    raise api_error(status, headers, body, method=method, path=path)
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    parse: Callable[[Any], T],
+    *,
+    method: str,
+    path: str,
+) -> T | DeferredError:
+    """``parse`` of a 2xx answer's decoded JSON; anything else raises its ``LLMObsError``.
+
+    An unreadable body raises here (inside the retry loop: it is retried). ``parse``'s own
+    errors (schema problems) are returned as :class:`DeferredError` instead, for the caller
+    to raise after the loop, so they are never retried. Decoding and ``parse`` share one GC
+    pause.
+    """
+    if not 200 <= status < 300:
+        raise api_error(status, headers, body, method=method, path=path)
+    with gc_paused():
+        data = decode_json(body, status=status)
+        try:
+            return parse(data)
+        except LLMObsError as error:
+            return DeferredError(error)
+        finally:
+            del data  # freed while the GC is still paused, so no collection ever walks it
 
 
 def api_error(

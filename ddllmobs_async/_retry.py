@@ -155,7 +155,7 @@ async def retry_call(
     ``policy.max_rate_limit_wait`` is raised at once. ``on_rate_limited`` gets every 429's wait
     so the caller can close its rate-limit gate; ``on_wait`` is told every sleep.
     """
-    schedule = policy.backoff_delays()
+    schedule: Iterator[float] | None = None  # built on the first failure: most calls never fail
     failures = 0
     while True:
         try:
@@ -164,6 +164,8 @@ async def retry_call(
             failures += 1
             if not is_retryable(error, policy) or failures > policy.max_retries:
                 raise
+            if schedule is None:
+                schedule = policy.backoff_delays()
             wait = retry_delay(error, schedule, policy, rng)
             if isinstance(error, RateLimitError):
                 if error.retry_after is not None and error.retry_after > policy.max_rate_limit_wait:

@@ -9,10 +9,11 @@ upstream ever holds an open response.
 from __future__ import annotations
 
 import asyncio
+import functools
 import platform
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
@@ -20,7 +21,7 @@ import attrs
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._converters import dumps
 from ddllmobs_async._ratelimit import RateLimitGate, parse_rate_limit
-from ddllmobs_async._responses import interpret_response
+from ddllmobs_async._responses import DeferredError, interpret_response
 from ddllmobs_async._retry import RetryPolicy, retry_call
 from ddllmobs_async._version import __version__
 from ddllmobs_async.errors import APIConnectionError, APITimeoutError, ResponseValidationError
@@ -30,6 +31,8 @@ USER_AGENT = (
 )
 
 QueryParams = Sequence[tuple[str, str]]
+T = TypeVar("T")
+_JSON_CONTENT: Mapping[str, str] = {"Content-Type": "application/json"}
 
 
 @attrs.frozen
@@ -64,6 +67,7 @@ class SessionManager:
             "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,
         }
+        self._json_headers = {**self._headers, **_JSON_CONTENT}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
@@ -93,7 +97,10 @@ class SessionManager:
                 keepalive_timeout=KEEPALIVE_TIMEOUT,
             )
             session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, raise_for_status=False
+                connector=connector,
+                headers=self._headers,
+                timeout=self._timeout,
+                raise_for_status=False,
             )
             # aiohttp silently resends a GET once when a kept-alive connection drops; our
             # retry loop is the only retry layer, so every attempt is counted and paced.
@@ -110,18 +117,20 @@ class SessionManager:
             await session.close()
 
     async def request_json(
-        self, method: str, path: str, *, params: QueryParams | None = None, body: Any = None
-    ) -> Any:
-        """Send a request (with retries) and return its decoded JSON body."""
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Any], T],
+        *,
+        params: QueryParams | None = None,
+        body: Any = None,
+    ) -> T:
+        """Send a request (with retries) and return ``parse`` of its decoded JSON body."""
         payload = None if body is None else dumps(body)
-
-        async def attempt() -> Any:
-            response = await self._attempt(method, path, params, payload)
-            return interpret_response(
-                response.status, response.headers, response.body, method=method, path=path
-            )
-
-        return await retry_call(
+        # A partial, not a closure: at high concurrency every object alive across an await
+        # feeds the GC's young generation, and a closure costs a function plus one cell each.
+        attempt = functools.partial(self._attempt_and_parse, method, path, params, payload, parse)
+        outcome = await retry_call(
             attempt,
             policy=self.policy,
             sleep=self._sleep,
@@ -130,6 +139,22 @@ class SessionManager:
             rng=self._rng,
             on_wait=self._count_wait,
             on_rate_limited=self.gate.hold,
+        )
+        if isinstance(outcome, DeferredError):
+            raise outcome.error
+        return outcome
+
+    async def _attempt_and_parse(
+        self,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        payload: bytes | None,
+        parse: Callable[[Any], T],
+    ) -> T | DeferredError:
+        response = await self._attempt(method, path, params, payload)
+        return interpret_response(
+            response.status, response.headers, response.body, parse, method=method, path=path
         )
 
     def _count_wait(self, seconds: float) -> None:
@@ -150,13 +175,18 @@ class SessionManager:
                 if not observed:
                     self.gate.abandon()
 
+    def _request_headers(self, *, json_body: bool) -> Mapping[str, str] | None:
+        # Our own session carries the fixed headers as defaults (aiohttp merges a per-request
+        # dict on every call); a caller's session gets them with each request.
+        if self._owns_session:
+            return _JSON_CONTENT if json_body else None
+        return self._json_headers if json_body else self._headers
+
     async def _send(
         self, method: str, path: str, params: QueryParams | None, payload: bytes | None
     ) -> RawResponse:
-        headers = self._headers
-        if payload is not None:
-            headers = {**headers, "Content-Type": "application/json"}
         session = self._client_session()
+        headers = self._request_headers(json_body=payload is not None)
         try:
             async with session.request(
                 method,
@@ -167,7 +197,12 @@ class SessionManager:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await _read_body(response, method, path)
+                try:
+                    body = await response.read()
+                except aiohttp.ClientPayloadError as err:
+                    raise ResponseValidationError(
+                        f"response body of {method} {path} was cut short", status=response.status
+                    ) from err
                 return RawResponse(response.status, response.headers, body)
         except TimeoutError as err:
             raise APITimeoutError(
@@ -175,15 +210,6 @@ class SessionManager:
             ) from err
         except aiohttp.ClientError as err:
             raise APIConnectionError(f"{method} {path} failed: {_describe(err)}") from err
-
-
-async def _read_body(response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
-    try:
-        return await response.read()
-    except aiohttp.ClientPayloadError as err:
-        raise ResponseValidationError(
-            f"response body of {method} {path} was cut short", status=response.status
-        ) from err
 
 
 def _describe(error: aiohttp.ClientError) -> str:
