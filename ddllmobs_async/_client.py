@@ -81,8 +81,7 @@ class LLMObsClient:
         session: aiohttp.ClientSession | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
-        api_key = _resolve_key(api_key, "api_key", (const.API_KEY_ENV,))
-        app_key = _resolve_key(app_key, "app_key", const.APP_KEY_ENVS)
+        api_key, app_key = _resolve_keys(api_key, app_key)
         self._site = resolve_site(site) if base_url is None else None
         self._base_url = _check_base_url(base_url) if base_url else f"https://{self._site_host()}"
         _check_positive("timeout", timeout)
@@ -326,7 +325,7 @@ class LLMObsClient:
         self,
         experiment_ids: Iterable[str],
         *,
-        baseline_id: str,
+        baseline_id: str | None = None,
         metric: str = "score_value",
         index: str = "experiment-evals",
         group_by: str = "label",
@@ -337,12 +336,18 @@ class LLMObsClient:
         Runs one aggregate per experiment (and one for the baseline), averaging ``metric``
         per ``group_by`` value (by default per eval ``label``), and returns the scores side
         by side with :meth:`ExperimentComparison.delta` to read differences. A run's
-        baseline is usually its :attr:`Experiment.parent_experiment_id`.
+        baseline is usually its :attr:`Experiment.parent_experiment_id`; without
+        ``baseline_id`` the first of ``experiment_ids`` is the baseline.
         """
+        runs = _batch.unique_ids(experiment_ids)
+        if baseline_id is None:
+            if not runs:
+                raise ValueError("experiment_ids must name at least one experiment")
+            baseline_id, *runs = runs
         if not isinstance(baseline_id, str) or not baseline_id:
             raise ValueError("baseline_id must be a non-empty experiment id")
         return await _batch.compare_experiments(
-            _batch.unique_ids(experiment_ids), self.aggregate, baseline_id=baseline_id,
+            runs, self.aggregate, baseline_id=baseline_id,
             metric=metric, index=index, group_by=group_by, time=time,
         )  # fmt: skip
 
@@ -358,15 +363,25 @@ def resolve_site(site: str | None) -> str:
     return name
 
 
-def _resolve_key(value: str | None, argument: str, env_names: tuple[str, ...]) -> str:
-    if value is None:
-        value = next((os.environ[n] for n in env_names if os.environ.get(n)), None)
-    if not value:
-        names = " or ".join(env_names)
-        raise ValueError(f"missing Datadog {argument}: pass {argument}= or set {names}")
-    if not isinstance(value, str):
-        raise TypeError(f"{argument} must be a string")
-    return value
+def _resolve_keys(api_key: str | None, app_key: str | None) -> tuple[str, str]:
+    """Keys from the arguments, else the environment; one error names everything missing."""
+    wanted = (
+        ("api_key", api_key, (const.API_KEY_ENV,)),
+        ("app_key", app_key, const.APP_KEY_ENVS),
+    )
+    found: list[str] = []
+    missing: list[str] = []
+    for argument, value, env_names in wanted:
+        if value is None:
+            value = next((os.environ[n] for n in env_names if os.environ.get(n)), None)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{argument} must be a string")
+        if not value:
+            missing.append(f"{argument}= (or set {' or '.join(env_names)})")
+        found.append(value or "")
+    if missing:
+        raise ValueError("missing Datadog keys: pass " + " and ".join(missing))
+    return found[0], found[1]
 
 
 def _check_base_url(base_url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -101,6 +102,14 @@ def _number(raw: str | None) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
+class WaitTooLong(Exception):
+    """The gate would hold a request longer than the caller accepts."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the rate-limit window resets in {seconds:.1f}s")
+        self.seconds = seconds
+
+
 class RateLimitGate:
     """One per client: shares what any response taught about the rate limit with every request.
 
@@ -128,13 +137,19 @@ class RateLimitGate:
         self._probe_done: asyncio.Event | None = None
         self.latest: RateLimitInfo | None = None
 
-    async def acquire(self) -> float:
-        """Wait until a request may be sent, spend one unit of budget; return seconds waited."""
+    async def acquire(self, max_wait: float = math.inf) -> float:
+        """Wait until a request may be sent, spend one unit of budget; return seconds waited.
+
+        Raises:
+            WaitTooLong: The window resets further away than ``max_wait`` seconds.
+        """
         started = self._clock()
         while True:
             delay = self._try_take()
             if delay == 0.0:
                 return self._clock() - started
+            if self._reset_at is not None and delay > max_wait:
+                raise WaitTooLong(delay)
             if delay == _AFTER_PROBE and self._probe_done is not None:
                 # Woken the moment the probe is answered: polling would hold a cold burst
                 # for a whole poll interval even when the first answer takes a millisecond.
@@ -191,7 +206,13 @@ class RateLimitGate:
         # else: a late answer from an older window; it teaches nothing.
 
     def abandon(self) -> None:
-        """An attempt ended without any answer: let the next cold-start probe go."""
+        """An attempt ended without any answer: give its slot back, let the next probe go.
+
+        Without the refund, a window whose whole budget went to attempts that were cancelled
+        or dropped would leave the gate waiting forever for an answer that never comes.
+        """
+        if self._budget is not None:
+            self._budget += 1
         self._end_probe()
 
     def _end_probe(self) -> None:

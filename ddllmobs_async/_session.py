@@ -20,11 +20,16 @@ import attrs
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._converters import dumps
-from ddllmobs_async._ratelimit import RateLimitGate, parse_rate_limit
+from ddllmobs_async._ratelimit import RateLimitGate, WaitTooLong, parse_rate_limit
 from ddllmobs_async._responses import DeferredError, interpret_response
 from ddllmobs_async._retry import RetryPolicy, retry_call
 from ddllmobs_async._version import __version__
-from ddllmobs_async.errors import APIConnectionError, APITimeoutError, ResponseValidationError
+from ddllmobs_async.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    RateLimitError,
+    ResponseValidationError,
+)
 
 USER_AGENT = (
     f"ddllmobs-async/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
@@ -73,6 +78,7 @@ class SessionManager:
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._session = session
         self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sleep = sleep
         self._rng = random.Random()
         self.policy = policy
@@ -88,8 +94,21 @@ class SessionManager:
         return self._session is None or self._session.closed
 
     def _client_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._owns_session and not self._session.closed:
+            if loop is not self._loop:
+                raise RuntimeError(
+                    "this LLMObsClient's connections belong to another event loop: close it "
+                    "(`async with` / `await client.close()`) in the loop that used it, or "
+                    "create one client per loop"
+                )
+            return self._session
         if self._session is None or (self._owns_session and self._session.closed):
-            asyncio.get_running_loop()  # a session must be born inside the loop that uses it
+            # Born inside the loop that uses it. A client closed in one asyncio.run() and
+            # used again in the next also needs a semaphore of the new loop.
+            if self._loop is not None and loop is not self._loop:
+                self._semaphore = asyncio.Semaphore(self._max_concurrency)
+            self._loop = loop
             connector = aiohttp.TCPConnector(
                 limit=self._max_concurrency,
                 limit_per_host=self._max_concurrency,
@@ -163,17 +182,29 @@ class SessionManager:
     async def _attempt(
         self, method: str, path: str, params: QueryParams | None, payload: bytes | None
     ) -> RawResponse:
+        session = self._client_session()  # first: it may renew the semaphore for a new loop
         async with self._semaphore:
-            self.total_wait += await self.gate.acquire()
+            self.total_wait += await self._pass_gate(method, path)
             observed = False
             try:
-                response = await self._send(method, path, params, payload)
+                response = await self._send(session, method, path, params, payload)
                 self.gate.observe(parse_rate_limit(response.headers), status=response.status)
                 observed = True
                 return response
             finally:
                 if not observed:
                     self.gate.abandon()
+
+    async def _pass_gate(self, method: str, path: str) -> float:
+        try:
+            return await self.gate.acquire(self.policy.max_rate_limit_wait)
+        except WaitTooLong as held:
+            # The known window resets later than the caller accepts to wait: fail now, as a
+            # 429 with the same reset would, instead of hanging silently.
+            raise RateLimitError(
+                429, [], retry_after=held.seconds, rate_limit=self.gate.latest,
+                method=method, path=path,
+            ) from None  # fmt: skip
 
     def _request_headers(self, *, json_body: bool) -> Mapping[str, str] | None:
         # Our own session carries the fixed headers as defaults (aiohttp merges a per-request
@@ -183,9 +214,13 @@ class SessionManager:
         return self._json_headers if json_body else self._headers
 
     async def _send(
-        self, method: str, path: str, params: QueryParams | None, payload: bytes | None
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        payload: bytes | None,
     ) -> RawResponse:
-        session = self._client_session()
         headers = self._request_headers(json_body=payload is not None)
         try:
             async with session.request(
@@ -196,6 +231,7 @@ class SessionManager:
                 headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
+                raise_for_status=False,  # a caller's session may say otherwise
             ) as response:
                 try:
                     body = await response.read()

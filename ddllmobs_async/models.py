@@ -85,7 +85,7 @@ class Experiment:
     deleted_at: datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class ExperimentPage:
     """One page of experiments, for jobs that checkpoint between pages.
 
@@ -251,7 +251,7 @@ class AggregateQuery:
             raise TypeError("AggregateQuery.time must be a TimeRange")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class Bucket:
     """One result bucket: group-by values and computed metrics (a metric may be ``None``)."""
 
@@ -259,7 +259,7 @@ class Bucket:
     metrics: dict[str, Any]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class AggregateResult:
     """Result of :meth:`LLMObsClient.aggregate`.
 

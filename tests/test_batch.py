@@ -132,6 +132,14 @@ async def test_compare_experiments_against_a_baseline(
             expected = None if score is None or base is None else pytest.approx(score - base)
             assert comparison.delta(run, label) == expected
     assert set(comparison.deltas) == set(runs)
+    implicit = await client.compare_experiments([baseline, *runs])  # first id is the baseline
+    assert implicit == comparison
+
+
+async def test_results_build_positionally() -> None:
+    bucket = dd.Bucket({"span_id": "s"}, {"avg": None})
+    assert dd.AggregateResult("r", 1, [bucket]).buckets[0].by == {"span_id": "s"}
+    assert dd.ExperimentPage([], None).next_cursor is None
 
 
 async def test_retried_aggregates_in_a_batch_still_return_every_result(

@@ -66,8 +66,12 @@ def test_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_missing_keys_name_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="DD_API_KEY"):
+    with pytest.raises(ValueError, match="DD_API_KEY") as info:
         dd.LLMObsClient()
+    assert "DD_APP_KEY" in str(info.value)  # one error names every missing variable
+    with pytest.raises(ValueError, match="DD_APP_KEY") as info:
+        dd.LLMObsClient(api_key=API_KEY)
+    assert "DD_API_KEY" not in str(info.value)
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     with pytest.raises(ValueError, match="DD_APP_KEY or DD_APPLICATION_KEY"):
         dd.LLMObsClient()

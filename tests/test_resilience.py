@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -149,6 +150,43 @@ async def test_retries_are_logged_without_secrets(
 # --- one rate-limit gate per client ------------------------------------------------------
 
 
+async def test_a_window_beyond_the_cap_fails_fast_for_every_later_call(
+    fake: FakeLLMObs, make_client: ClientFactory
+) -> None:
+    fake.inject(Fault.rate_limited(reset=3600))
+    client = make_client(fake, retry_policy=dd.RetryPolicy(max_rate_limit_wait=5))
+    for _ in range(2):  # the second call must not sit behind the closed gate for an hour
+        started = time.monotonic()
+        with pytest.raises(dd.RateLimitError) as info:
+            await asyncio.wait_for(client.aggregate(AGGREGATE), 5)
+        assert time.monotonic() - started < 1.0
+        assert info.value.retry_after == pytest.approx(3600, abs=2)
+    assert len(fake.requests) == 1
+
+
+async def test_a_spent_budget_with_a_distant_reset_fails_fast(make_client: ClientFactory) -> None:
+    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(2, 600)) as server:
+        client = make_client(server, retry_policy=dd.RetryPolicy(max_rate_limit_wait=10))
+        await client.aggregate(AGGREGATE)
+        await client.aggregate(AGGREGATE)
+        with pytest.raises(dd.RateLimitError) as info:
+            await asyncio.wait_for(client.aggregate(AGGREGATE), 5)
+        assert info.value.retry_after is not None and info.value.retry_after > 500
+        assert len(server.requests) == 2  # the gate knew; nothing was sent to collect a 429
+
+
+async def test_answerless_attempts_give_their_budget_back(make_client: ClientFactory) -> None:
+    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(5, 0.3)) as server:
+        client = make_client(
+            server, retry_policy=dd.RetryPolicy(max_retries=10, initial_delay=0.001)
+        )
+        await client.aggregate(AGGREGATE)
+        await asyncio.sleep(0.35)  # the window rolls over locally: budget = limit, reset unknown
+        server.inject(*[Fault.reset()] * 5)  # the whole budget goes to attempts with no answer
+        result = await asyncio.wait_for(client.aggregate(AGGREGATE), 5)
+        assert result.hit_count == len(server.eval_events)
+
+
 async def test_one_429_holds_every_other_request_until_the_reset(
     fake: FakeLLMObs, traced_session: tuple[aiohttp.ClientSession, InFlight]
 ) -> None:
@@ -291,6 +329,33 @@ async def test_cancellation_anywhere_leaves_the_client_usable(
     # the one concurrency slot and the gate were released too: the client still works
     ids = [e.id async for e in client.list_experiments(project_id=fake.project_id)]
     assert ids == live_ids(fake)
+
+
+def test_one_client_across_two_asyncio_runs() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = dd.LLMObsClient("k1", "k2", base_url=f"http://127.0.0.1:{port}", max_concurrency=1)
+
+    async def batch(close: bool) -> int:
+        async with FakeLLMObs.seeded(
+            n_experiments=3, port=port, api_key="k1", app_key="k2"
+        ) as fake:
+            results = await asyncio.gather(*(client.aggregate(AGGREGATE) for _ in range(3)))
+            if close:
+                await client.close()
+            return sum(r.hit_count for r in results) // len(fake.eval_events)
+
+    assert asyncio.run(batch(close=True)) == 3
+    assert asyncio.run(batch(close=True)) == 3  # closed in the first loop: reopened in this one
+    first = asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(batch(close=False)) == 3
+        with pytest.raises(RuntimeError, match="another event loop"):  # still open elsewhere
+            asyncio.run(batch(close=True))
+        first.run_until_complete(client.close())
+    finally:
+        first.close()
 
 
 async def test_client_stays_usable_after_close(
