@@ -289,6 +289,44 @@ def unstructure_aggregate_query(query: AggregateQuery) -> dict[str, Any]:
 
 def structure_aggregate_result(data: Any) -> AggregateResult:
     """An analytics response body (decoded) -> :class:`AggregateResult`."""
+    result = _aggregate_result_fast(data)
+    return result if result is not None else _structure_aggregate_result_checked(data)
+
+
+def _aggregate_result_fast(data: Any) -> AggregateResult | None:
+    """The usual well-formed answer, with the cheapest checks; ``None`` for anything else.
+
+    Accepts a subset of what the checked path accepts (plain decoded JSON) and builds the
+    same result; everything else (dict subclasses too) goes to the checked path, which
+    names the offending field.
+    """
+    resource = data.get("data") if type(data) is dict else None
+    if type(resource) is not dict:
+        return None
+    identifier = resource.get("id")
+    attributes = resource.get("attributes")
+    if type(identifier) is not str or type(attributes) is not dict:
+        return None
+    hit_count = attributes.get("hit_count")
+    result = attributes.get("result")
+    if not isinstance(hit_count, int) or type(result) is not dict:
+        return None
+    values = result.get("values")
+    if type(values) is not list:
+        return None
+    buckets = []
+    for value in values:
+        if type(value) is not dict:
+            return None
+        by = value.get("by")
+        metrics = value.get("metrics")
+        if type(metrics) is not dict or not (by is None or type(by) is dict):
+            return None
+        buckets.append(Bucket({} if by is None else by, metrics))
+    return AggregateResult(identifier, hit_count, buckets)
+
+
+def _structure_aggregate_result_checked(data: Any) -> AggregateResult:
     resource = _require(data, "data", "$", dict)
     identifier = _require(resource, "id", "$.data", str)
     attributes = _require(resource, "attributes", "$.data", dict)

@@ -96,10 +96,10 @@ def _number(raw: str | None) -> float | None:
     if raw is None:
         return None
     try:
-        value = float(raw.strip())
+        value = float(raw)  # surrounding whitespace is accepted
     except ValueError:
         return None
-    return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return value if math.isfinite(value) else None
 
 
 class WaitTooLong(Exception):
@@ -156,6 +156,13 @@ class RateLimitGate:
                 await self._probe_done.wait()
                 continue
             await self._sleep(delay)
+
+    def try_acquire(self) -> bool:
+        """Spend one unit of budget if a request may be sent right now, without waiting.
+
+        On ``False`` nothing was spent: the caller waits in :meth:`acquire` instead.
+        """
+        return self._try_take() == 0.0
 
     def _try_take(self) -> float:
         """Take a slot now (returns 0.0) or say how long to wait before looking again."""

@@ -21,6 +21,11 @@ class DeferredError:
     error: LLMObsError
 
 
+# Below this size a body decodes into a few dozen objects: pausing the GC (a context manager
+# per response) costs more than any collection it could spare.
+_PAUSE_GC_FROM_BYTES = 64 * 1024
+
+
 def interpret_response(
     status: int,
     headers: Mapping[str, str],
@@ -34,19 +39,25 @@ def interpret_response(
 
     An unreadable body raises here (inside the retry loop: it is retried). ``parse``'s own
     errors (schema problems) are returned as :class:`DeferredError` instead, for the caller
-    to raise after the loop, so they are never retried. Decoding and ``parse`` share one GC
-    pause.
+    to raise after the loop, so they are never retried. For a large body (a page), decoding
+    and ``parse`` share one GC pause.
     """
     if not 200 <= status < 300:
         raise api_error(status, headers, body, method=method, path=path)
+    if len(body) < _PAUSE_GC_FROM_BYTES:
+        return _decode_and_parse(body, status, parse)
     with gc_paused():
-        data = decode_json(body, status=status)
-        try:
-            return parse(data)
-        except LLMObsError as error:
-            return DeferredError(error)
-        finally:
-            del data  # freed while the GC is still paused, so no collection ever walks it
+        # the decoded JSON is freed on return, while the GC is still paused, so no
+        # collection ever walks it
+        return _decode_and_parse(body, status, parse)
+
+
+def _decode_and_parse(body: bytes, status: int, parse: Callable[[Any], T]) -> T | DeferredError:
+    data = decode_json(body, status=status)
+    try:
+        return parse(data)
+    except LLMObsError as error:
+        return DeferredError(error)
 
 
 def api_error(

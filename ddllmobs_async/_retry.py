@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import TypeVar, TypeVarTuple, Unpack
 
 import attrs
 import backoff
@@ -21,6 +21,7 @@ from ddllmobs_async._constants import (
     DEFAULT_RATE_LIMIT_JITTER,
     RETRYABLE_STATUSES,
 )
+from ddllmobs_async._responses import DeferredError
 from ddllmobs_async.errors import (
     APIConnectionError,
     APIError,
@@ -32,6 +33,7 @@ from ddllmobs_async.errors import (
 logger = logging.getLogger("ddllmobs_async")
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 @attrs.frozen(kw_only=True)
@@ -139,8 +141,8 @@ def retry_delay(
 
 
 async def retry_call(
-    attempt: Callable[[], Awaitable[T]],
-    *,
+    attempt: Callable[[Unpack[Args]], Awaitable[T | DeferredError]],
+    *args: *Args,
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[None]],
     method: str,
@@ -149,17 +151,18 @@ async def retry_call(
     on_wait: Callable[[float], None],
     on_rate_limited: Callable[[float], None],
 ) -> T:
-    """Run ``attempt`` until it succeeds, fails for good, or retries run out.
+    """Run ``attempt(*args)`` until it succeeds, fails for good, or retries run out.
 
-    ``attempt`` raises :class:`LLMObsError` on failure. A 429 whose wait exceeds
-    ``policy.max_rate_limit_wait`` is raised at once. ``on_rate_limited`` gets every 429's wait
-    so the caller can close its rate-limit gate; ``on_wait`` is told every sleep.
+    ``attempt`` raises :class:`LLMObsError` on failure, or returns a :class:`DeferredError`
+    for a failure that must never be retried (raised here, after the loop). A 429 whose wait
+    exceeds ``policy.max_rate_limit_wait`` is raised at once. ``on_rate_limited`` gets every
+    429's wait so the caller can close its rate-limit gate; ``on_wait`` is told every sleep.
     """
     schedule: Iterator[float] | None = None  # built on the first failure: most calls never fail
     failures = 0
     while True:
         try:
-            return await attempt()
+            outcome = await attempt(*args)
         except LLMObsError as error:
             failures += 1
             if not is_retryable(error, policy) or failures > policy.max_retries:
@@ -184,6 +187,10 @@ async def retry_call(
             )
             on_wait(wait)
             await sleep(wait)
+            continue
+        if isinstance(outcome, DeferredError):
+            raise outcome.error
+        return outcome
 
 
 def _announce(policy: RetryPolicy, event: RetryEvent) -> None:

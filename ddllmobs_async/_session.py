@@ -9,7 +9,6 @@ upstream ever holds an open response.
 from __future__ import annotations
 
 import asyncio
-import functools
 import platform
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -83,7 +82,16 @@ class SessionManager:
         self._rng = random.Random()
         self.policy = policy
         self.gate = RateLimitGate(sleep=sleep)
-        self.total_wait = 0.0
+        self._waits = _WaitTally()
+        # Bound once (neither refers back to this manager, so no reference cycle): a bound
+        # method made per request would be one more object alive across its awaits.
+        self._on_wait = self._waits.add
+        self._on_rate_limited = self.gate.hold
+
+    @property
+    def total_wait(self) -> float:
+        """Seconds spent so far in retry sleeps and rate-limit holds."""
+        return self._waits.seconds
 
     def __repr__(self) -> str:
         return f"SessionManager(base_url={self._base_url!r})"
@@ -135,7 +143,7 @@ class SessionManager:
             session, self._session = self._session, None
             await session.close()
 
-    async def request_json(
+    def request_json(
         self,
         method: str,
         path: str,
@@ -143,27 +151,22 @@ class SessionManager:
         *,
         params: QueryParams | None = None,
         body: Any = None,
-    ) -> T:
-        """Send a request (with retries) and return ``parse`` of its decoded JSON body."""
-        payload = None if body is None else dumps(body)
-        # A partial, not a closure: at high concurrency every object alive across an await
-        # feeds the GC's young generation, and a closure costs a function plus one cell each.
-        attempt = functools.partial(self._attempt_and_parse, method, path, params, payload, parse)
-        outcome = await retry_call(
-            attempt,
-            policy=self.policy,
-            sleep=self._sleep,
-            method=method,
-            path=path,
-            rng=self._rng,
-            on_wait=self._count_wait,
-            on_rate_limited=self.gate.hold,
-        )
-        if isinstance(outcome, DeferredError):
-            raise outcome.error
-        return outcome
+    ) -> Awaitable[T]:
+        """Send a request (with retries); awaiting it gives ``parse`` of its decoded JSON body.
 
-    async def _attempt_and_parse(
+        Not a coroutine itself: it hands back the retry loop's, so a request in flight is one
+        coroutine fewer (and the request body's dict is not kept alive next to its bytes).
+        """
+        payload = None if body is None else dumps(body)
+        # The plain function and its arguments, not a bound method, partial or closure: at high
+        # concurrency every object alive across an await feeds the GC's young generation.
+        return retry_call(
+            SessionManager._attempt, self, method, path, params, payload, parse,
+            policy=self.policy, sleep=self._sleep, method=method, path=path, rng=self._rng,
+            on_wait=self._on_wait, on_rate_limited=self._on_rate_limited,
+        )  # fmt: skip
+
+    async def _attempt(
         self,
         method: str,
         path: str,
@@ -171,29 +174,48 @@ class SessionManager:
         payload: bytes | None,
         parse: Callable[[Any], T],
     ) -> T | DeferredError:
-        response = await self._attempt(method, path, params, payload)
-        return interpret_response(
-            response.status, response.headers, response.body, parse, method=method, path=path
-        )
+        """One attempt: concurrency bound, rate-limit gate, send, observe, interpret.
 
-    def _count_wait(self, seconds: float) -> None:
-        self.total_wait += seconds
-
-    async def _attempt(
-        self, method: str, path: str, params: QueryParams | None, payload: bytes | None
-    ) -> RawResponse:
+        One coroutine for all of it. The answer is read completely and the connection released
+        before it is interpreted.
+        """
         session = self._client_session()  # first: it may renew the semaphore for a new loop
         async with self._semaphore:
-            self.total_wait += await self._pass_gate(method, path)
+            if not self.gate.try_acquire():
+                self._waits.add(await self._pass_gate(method, path))
             observed = False
             try:
-                response = await self._send(session, method, path, params, payload)
-                self.gate.observe(parse_rate_limit(response.headers), status=response.status)
+                try:
+                    async with session.request(
+                        method,
+                        self._base_url + path,
+                        params=params,
+                        data=payload,
+                        headers=self._request_headers(json_body=payload is not None),
+                        timeout=self._timeout,
+                        allow_redirects=False,
+                        raise_for_status=False,  # a caller's session may say otherwise
+                    ) as response:
+                        status = response.status
+                        headers = response.headers
+                        try:
+                            body = await response.read()
+                        except aiohttp.ClientPayloadError as err:
+                            raise ResponseValidationError(
+                                f"response body of {method} {path} was cut short", status=status
+                            ) from err
+                except TimeoutError as err:
+                    raise APITimeoutError(
+                        f"{method} {path} timed out after {self._timeout.total}s"
+                    ) from err
+                except aiohttp.ClientError as err:
+                    raise APIConnectionError(f"{method} {path} failed: {_describe(err)}") from err
+                self.gate.observe(parse_rate_limit(headers), status=status)
                 observed = True
-                return response
             finally:
                 if not observed:
                     self.gate.abandon()
+        return interpret_response(status, headers, body, parse, method=method, path=path)
 
     async def _pass_gate(self, method: str, path: str) -> float:
         try:
@@ -213,39 +235,17 @@ class SessionManager:
             return _JSON_CONTENT if json_body else None
         return self._json_headers if json_body else self._headers
 
-    async def _send(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        path: str,
-        params: QueryParams | None,
-        payload: bytes | None,
-    ) -> RawResponse:
-        headers = self._request_headers(json_body=payload is not None)
-        try:
-            async with session.request(
-                method,
-                self._base_url + path,
-                params=params,
-                data=payload,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                raise_for_status=False,  # a caller's session may say otherwise
-            ) as response:
-                try:
-                    body = await response.read()
-                except aiohttp.ClientPayloadError as err:
-                    raise ResponseValidationError(
-                        f"response body of {method} {path} was cut short", status=response.status
-                    ) from err
-                return RawResponse(response.status, response.headers, body)
-        except TimeoutError as err:
-            raise APITimeoutError(
-                f"{method} {path} timed out after {self._timeout.total}s"
-            ) from err
-        except aiohttp.ClientError as err:
-            raise APIConnectionError(f"{method} {path} failed: {_describe(err)}") from err
+
+class _WaitTally:
+    """Seconds spent waiting (retry sleeps, rate-limit holds), summed."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.seconds += seconds
 
 
 def _describe(error: aiohttp.ClientError) -> str:

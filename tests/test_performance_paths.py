@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from ddllmobs_async import _converters
 from ddllmobs_async._pagination import iter_items, iter_pages
 from ddllmobs_async._ratelimit import RateLimitGate, RateLimitInfo
 from ddllmobs_async._responses import DeferredError, interpret_response
+from ddllmobs_async._retry import RetryPolicy, retry_call
 from ddllmobs_async.errors import ResponseValidationError
 from ddllmobs_async.models import Experiment, ExperimentPage
 from ddllmobs_async.testing import FakeLLMObs, make_experiment, make_experiments
@@ -212,3 +214,102 @@ async def test_own_and_caller_sessions_send_the_same_headers(fake: FakeLLMObs) -
                 assert request.headers["User-Agent"].startswith("ddllmobs-async/")
             assert post.headers["Content-Type"] == "application/json"
             assert "Content-Type" not in get.headers
+
+
+AGGREGATE_BODIES: list[Any] = [
+    {"data": {"id": "r", "attributes": {"hit_count": 3, "result": {"values": []}}}},
+    {
+        "data": {
+            "id": "r",
+            "attributes": {
+                "hit_count": 7,
+                "result": {
+                    "values": [
+                        {"by": {"experiment_id": "e-1"}, "metrics": {"avg": 0.5}},
+                        {"by": None, "metrics": {"avg": None}},
+                        {"metrics": {}},
+                    ]
+                },
+            },
+        }
+    },
+]
+
+
+@pytest.mark.parametrize("data", AGGREGATE_BODIES)
+def test_fast_aggregate_result_matches_the_checked_one(data: Any) -> None:
+    fast = _converters.structure_aggregate_result(data)
+    assert fast == _converters._structure_aggregate_result_checked(data)
+    assert _converters._aggregate_result_fast(data) == fast
+
+
+@pytest.mark.parametrize(
+    ("values", "path"),
+    [
+        ([{"by": {}, "metrics": []}], "$.data.attributes.result.values[0].metrics"),
+        ([{"metrics": {}}, {"by": 3, "metrics": {}}], "$.data.attributes.result.values[1].by"),
+        ("nope", "$.data.attributes.result.values"),
+    ],
+)
+def test_a_bad_aggregate_result_still_names_the_field(values: Any, path: str) -> None:
+    data = {"data": {"id": "r", "attributes": {"hit_count": 1, "result": {"values": values}}}}
+    assert _converters._aggregate_result_fast(data) is None
+    with pytest.raises(ResponseValidationError) as info:
+        _converters.structure_aggregate_result(data)
+    assert info.value.path == path
+
+
+def test_an_aggregate_result_in_dict_subclasses_takes_the_checked_path() -> None:
+    class Doc(dict[str, Any]):
+        pass
+
+    data = Doc(AGGREGATE_BODIES[1])
+    assert _converters._aggregate_result_fast(data) is None
+    assert _converters.structure_aggregate_result(data) == _converters.structure_aggregate_result(
+        AGGREGATE_BODIES[1]
+    )
+
+
+@pytest.mark.usefixtures("gc_on")
+def test_only_large_bodies_pause_the_gc() -> None:
+    seen: list[bool] = []
+
+    def parse(data: Any) -> Any:
+        seen.append(gc.isenabled())
+        return data
+
+    small = orjson.dumps({"data": []})
+    large = orjson.dumps({"data": ["x" * 100] * 1000})
+    assert interpret_response(200, {}, small, parse, method="GET", path="/x") == {"data": []}
+    interpret_response(200, {}, large, parse, method="GET", path="/x")
+    assert seen == [True, False]
+    assert gc.isenabled()
+
+
+async def test_try_acquire_takes_what_acquire_would_and_nothing_else() -> None:
+    gate = RateLimitGate()
+    assert gate.try_acquire()  # the cold-start probe
+    assert not gate.try_acquire()  # everyone else waits for its answer
+    gate.observe(RateLimitInfo(limit=5, remaining=1, reset=60.0), status=200)
+    assert gate.try_acquire()
+    assert not gate.try_acquire()  # the budget is spent
+    gate.abandon()  # an answerless attempt gives its slot back
+    assert gate.try_acquire()
+
+
+async def test_a_deferred_error_ends_the_retry_loop_without_a_retry() -> None:
+    calls: list[str] = []
+
+    async def attempt(name: str) -> Any:
+        calls.append(name)
+        return DeferredError(ResponseValidationError("bad", path="$.data"))
+
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("no retry expected")
+
+    with pytest.raises(ResponseValidationError):
+        await retry_call(
+            attempt, "a", policy=RetryPolicy(), sleep=sleep, method="GET", path="/x",
+            rng=random.Random(0), on_wait=lambda s: None, on_rate_limited=lambda s: None,
+        )  # fmt: skip
+    assert calls == ["a"]
