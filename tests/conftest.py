@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 import ddllmobs_async as dd
@@ -37,6 +38,13 @@ async def make_client() -> AsyncIterator[ClientFactory]:
     yield build
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session, for tests that drive the fake without the client."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiohttp
 import pytest
-from multidict import CIMultiDictProxy
 
 from ddllmobs_async.testing import (
     ANALYTICS_PATH,
@@ -21,15 +19,9 @@ from ddllmobs_async.testing import (
     FakeLLMObs,
     Fault,
 )
+from tests.fake_http import RATELIMIT_HEADERS, Reply, keys
 from tests.openapi import validate
 
-RATELIMIT_HEADERS = (
-    "x-ratelimit-limit",
-    "x-ratelimit-period",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "x-ratelimit-name",
-)
 PROJECT = {"filter[project_id]": DEFAULT_PROJECT_ID, "page[limit]": "2"}
 AGGREGATE = {
     "data": {
@@ -43,19 +35,6 @@ AGGREGATE = {
         },
     }
 }
-
-
-class Reply(NamedTuple):
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def keys(fake: FakeLLMObs) -> dict[str, str]:
-    return {"DD-API-KEY": fake.api_key, "DD-APPLICATION-KEY": fake.app_key}
 
 
 async def get(http: aiohttp.ClientSession, fake: FakeLLMObs, **options: Any) -> Reply:
@@ -82,12 +61,6 @@ def problems(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def server() -> AsyncIterator[FakeLLMObs]:
     async with FakeLLMObs.seeded(n_experiments=10) as fake:
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 # --------------------------------------------------------------------------- status faults

@@ -7,11 +7,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiohttp
 import pytest
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ddllmobs_async.testing import (
@@ -25,29 +24,10 @@ from ddllmobs_async.testing import (
     make_experiment,
     make_experiments,
 )
+from tests.fake_http import RATELIMIT_HEADERS, Reply, keys
 from tests.openapi import validate
 
-RATELIMIT_HEADERS = (
-    "x-ratelimit-limit",
-    "x-ratelimit-period",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "x-ratelimit-name",
-)
 Params = Sequence[tuple[str, str]] | Mapping[str, str]
-
-
-class Reply(NamedTuple):
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def keys(fake: FakeLLMObs) -> dict[str, str]:
-    return {"DD-API-KEY": fake.api_key, "DD-APPLICATION-KEY": fake.app_key}
 
 
 async def send(
@@ -156,12 +136,6 @@ def assert_error(reply: Reply, status: int, **source: str) -> dict[str, Any]:
 async def server() -> AsyncIterator[FakeLLMObs]:
     async with FakeLLMObs.seeded(n_experiments=60) as fake:
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 PROJECT = [("filter[project_id]", DEFAULT_PROJECT_ID)]
