@@ -35,7 +35,6 @@ With pytest-asyncio in ``strict`` mode, mark your tests with ``@pytest.mark.asyn
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_asyncio import fixture as _async_fixture
 
+    from ddllmobs_async import LLMObsClient
     from ddllmobs_async.testing import FakeLLMObs
 else:
     try:
@@ -74,10 +74,11 @@ async def llmobs_fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeLLMOb
 
 
 @_async_fixture
-async def llmobs_client(llmobs_fake: FakeLLMObs) -> AsyncIterator[Any]:
+async def llmobs_client(llmobs_fake: FakeLLMObs) -> AsyncIterator[LLMObsClient]:
     """An open ``ddllmobs_async.LLMObsClient`` talking to ``llmobs_fake``."""
-    client_class = importlib.import_module("ddllmobs_async").LLMObsClient
-    client = client_class(
+    from ddllmobs_async import LLMObsClient
+
+    client = LLMObsClient(
         api_key=llmobs_fake.api_key, app_key=llmobs_fake.app_key, base_url=llmobs_fake.url
     )
     async with client:
