@@ -282,3 +282,30 @@ async def test_responses_match_the_openapi_schema(fake: FakeLLMObs) -> None:
         ) as response,
     ):
         validate("LLMObsExperimentsResponse", await response.json(content_type=None))
+
+
+async def test_gzip_pages_are_requested_and_decoded() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    raw = make_experiments(5, seed=1)
+    seen_encodings: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen_encodings.append(request.headers.get("Accept-Encoding", ""))
+        response = web.json_response(
+            {"data": raw, "meta": {}}, content_type="application/vnd.api+json"
+        )
+        response.enable_compression(web.ContentCoding.gzip)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v2/llm-obs/v1/experiments", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        client = dd.LLMObsClient("k", "k", base_url=str(server.make_url("")).rstrip("/"))
+        try:
+            ids = [e.id async for e in client.list_experiments(project_id="p")]
+        finally:
+            await client.close()
+    assert ids == [e["id"] for e in raw]
+    assert "gzip" in seen_encodings[0]
