@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import platform
 import random
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -78,6 +79,10 @@ class SessionManager:
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._finalizer: (
+            weakref.finalize[[aiohttp.ClientSession, asyncio.AbstractEventLoop], SessionManager]
+            | None
+        ) = None
         self._sleep = sleep
         self._rng = random.Random()
         self.policy = policy
@@ -135,12 +140,17 @@ class SessionManager:
                 session._retry_connection = False
             self._session = session
             self._owns_session = True
+            # Dropped without close() while its loop runs: close it then, not warn later.
+            self._finalizer = weakref.finalize(self, _close_abandoned, session, loop)
+            self._finalizer.atexit = False
         return self._session
 
     async def close(self) -> None:
         """Close the session if this manager created it; a caller's session is left open."""
         if self._session is not None and self._owns_session:
             session, self._session = self._session, None
+            if self._finalizer is not None:
+                self._finalizer.detach()
             await session.close()
 
     def request_json(
@@ -246,6 +256,12 @@ class _WaitTally:
 
     def add(self, seconds: float) -> None:
         self.seconds += seconds
+
+
+def _close_abandoned(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:
+    """Close the session of a client garbage-collected without ``close()``, if its loop runs."""
+    if not session.closed and loop.is_running():
+        asyncio.run_coroutine_threadsafe(session.close(), loop)
 
 
 def _describe(error: aiohttp.ClientError) -> str:

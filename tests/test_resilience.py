@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import time
 import traceback
+import weakref
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -356,6 +358,23 @@ def test_one_client_across_two_asyncio_runs() -> None:
         first.run_until_complete(client.close())
     finally:
         first.close()
+
+
+async def test_a_client_dropped_without_close_closes_its_session(fake: FakeLLMObs) -> None:
+    client = dd.LLMObsClient(fake.api_key, fake.app_key, base_url=fake.url)
+    await client.aggregate(AGGREGATE)
+    session = weakref.ref(client._session._session)
+    del client
+    gc.collect()  # with warnings as errors, an "Unclosed client session" would fail here
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        alive = session()
+        if alive is None or alive.closed:
+            break
+    alive = session()
+    assert alive is None or alive.closed
+    del alive
+    gc.collect()
 
 
 async def test_client_stays_usable_after_close(
