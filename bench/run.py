@@ -683,6 +683,10 @@ class Report:
             " pre-encoded pages of realistic experiments (all attributes, nanosecond RFC 3339"
             f" timestamps) and pre-encoded aggregate results; added latency: {latency:g} ms."
             " On machines with 2+ cores the server is pinned to CPU 1 and the contender to CPU 0.",
+            "- Aggregates: each contender first sends one warm-up wave of `concurrency` requests"
+            " (connections opened; our client's rate-limit gate past its cold-start probe), then"
+            " runs `gc.collect()`, then times the 1,000 requests: steady-state throughput, the"
+            " same treatment for every contender. The rate-limited batch is never warmed up.",
             "",
             "## Machine",
             "",

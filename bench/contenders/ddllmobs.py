@@ -20,6 +20,7 @@ from bench.contenders._common import (
     main,
     project_id,
     read_page,
+    warm_up,
 )
 
 
@@ -99,6 +100,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
                 res = await client.aggregate(query)
             result.items += len(res.buckets)
 
+        await warm_up(args, result, one)
         clock = Stopwatch()
         await asyncio.gather(*(one() for _ in range(args.count)))
         result.elapsed = clock.elapsed()

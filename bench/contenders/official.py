@@ -51,6 +51,7 @@ from bench.contenders._common import (
     main,
     project_id,
     read_page,
+    warm_up,
 )
 
 warnings.filterwarnings("ignore", message="Using unstable operation")
@@ -158,6 +159,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
                     raise
                 result.items += len(response.data.attributes.result.values)
 
+        await warm_up(args, result, one)
         clock = Stopwatch()
         await asyncio.gather(*(one() for _ in range(args.count)))
         result.elapsed = clock.elapsed()

@@ -27,6 +27,7 @@ from bench.contenders._common import (
     main,
     project_id,
     read_page,
+    warm_up,
 )
 
 HEADERS = {
@@ -106,6 +107,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
                             return
                     await asyncio.sleep(reset)
 
+        await warm_up(args, result, one)
         clock = Stopwatch()
         await asyncio.gather(*(one() for _ in range(args.count)))
         result.elapsed = clock.elapsed()
