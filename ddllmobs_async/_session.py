@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
-import attrs
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._converters import dumps
@@ -38,15 +37,6 @@ USER_AGENT = (
 QueryParams = Sequence[tuple[str, str]]
 T = TypeVar("T")
 _JSON_CONTENT: Mapping[str, str] = {"Content-Type": "application/json"}
-
-
-@attrs.frozen
-class RawResponse:
-    """A fully read HTTP answer."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 class SessionManager:
