@@ -144,20 +144,23 @@ def main(name: str, workloads: dict[str, Workload], argv: list[str] | None = Non
     return 0
 
 
-async def warm_up(
+async def time_batch(
     args: argparse.Namespace, result: Result, one: Callable[[], Awaitable[None]]
 ) -> None:
-    """Aggregates only: one concurrent wave first, then a clean GC state, then the clock.
+    """Time ``args.count`` calls of ``one`` gathered (their bound is the contender's own).
 
-    Every contender gets the same treatment, so the timed 1,000 requests compare steady-state
+    Aggregates only: one concurrent wave first, then a clean GC state, then the clock. Every
+    contender gets the same treatment, so the timed 1,000 requests compare steady-state
     throughput rather than connection set-up and where each process's import left its GC.
     The rate-limited workload is never warmed up: that would spend its budget.
     """
-    if args.workload != "aggregate":
-        return
-    await asyncio.gather(*(one() for _ in range(args.concurrency)))
-    result.items = result.requests = result.status_429 = 0
-    gc.collect()
+    if args.workload == "aggregate":
+        await asyncio.gather(*(one() for _ in range(args.concurrency)))
+        result.items = result.requests = result.status_429 = 0
+        gc.collect()
+    clock = Stopwatch()
+    await asyncio.gather(*(one() for _ in range(args.count)))
+    result.elapsed = clock.elapsed()
 
 
 class Stopwatch:

@@ -20,7 +20,7 @@ from bench.contenders._common import (
     main,
     project_id,
     read_page,
-    warm_up,
+    time_batch,
 )
 
 
@@ -100,10 +100,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
                 res = await client.aggregate(query)
             result.items += len(res.buckets)
 
-        await warm_up(args, result, one)
-        clock = Stopwatch()
-        await asyncio.gather(*(one() for _ in range(args.count)))
-        result.elapsed = clock.elapsed()
+        await time_batch(args, result, one)
         result.requests = args.count
 
 

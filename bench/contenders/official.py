@@ -51,7 +51,7 @@ from bench.contenders._common import (
     main,
     project_id,
     read_page,
-    warm_up,
+    time_batch,
 )
 
 warnings.filterwarnings("ignore", message="Using unstable operation")
@@ -159,10 +159,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
                     raise
                 result.items += len(response.data.attributes.result.values)
 
-        await warm_up(args, result, one)
-        clock = Stopwatch()
-        await asyncio.gather(*(one() for _ in range(args.count)))
-        result.elapsed = clock.elapsed()
+        await time_batch(args, result, one)
         result.requests = args.count
 
 

@@ -27,7 +27,7 @@ from bench.contenders._common import (
     main,
     project_id,
     read_page,
-    warm_up,
+    time_batch,
 )
 
 HEADERS = {
@@ -107,10 +107,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
                             return
                     await asyncio.sleep(reset)
 
-        await warm_up(args, result, one)
-        clock = Stopwatch()
-        await asyncio.gather(*(one() for _ in range(args.count)))
-        result.elapsed = clock.elapsed()
+        await time_batch(args, result, one)
 
 
 if __name__ == "__main__":
