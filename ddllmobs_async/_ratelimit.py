@@ -51,29 +51,44 @@ def parse_rate_limit(
 
     ``headers`` must be case-insensitive (aiohttp's are) or already lower-cased.
     """
+    reading = _read(headers, now)
+    return None if reading is None else _info(reading)
+
+
+# (limit, period, remaining, seconds until reset, name): what one answer's headers said.
+_Reading = tuple[int | None, float | None, int | None, float | None, str | None]
+
+
+def _read(headers: Mapping[str, str], now: float | None = None) -> _Reading | None:
     limit = _number(headers.get("x-ratelimit-limit"))
     period = _number(headers.get("x-ratelimit-period"))
     remaining = _number(headers.get("x-ratelimit-remaining"))
     reset = _number(headers.get("x-ratelimit-reset"))
-    name = headers.get("x-ratelimit-name")
     if limit is None and period is None and remaining is None and reset is None:
         return None
-    return RateLimitInfo(
-        limit=None if limit is None else int(limit),
-        period=period,
-        remaining=None if remaining is None else max(0, int(remaining)),
-        reset=None if reset is None else seconds_until_reset(reset, now=now),
-        name=name,
+    return (
+        None if limit is None else int(limit),
+        period,
+        None if remaining is None else max(0, int(remaining)),
+        None if reset is None else seconds_until_reset(reset, now=now),
+        headers.get("x-ratelimit-name"),
     )
+
+
+def _info(reading: _Reading) -> RateLimitInfo:
+    limit, period, remaining, reset, name = reading
+    return RateLimitInfo(limit=limit, period=period, remaining=remaining, reset=reset, name=name)
 
 
 def seconds_until_reset(value: float, *, now: float | None = None) -> float:
     """Read ``X-RateLimit-Reset`` as seconds from now; clearly-epoch values count as epochs."""
-    if value >= _EPOCH_SECONDS_THRESHOLD:
-        wall = time.time() if now is None else now
-        epoch = value / 1000.0 if value >= _EPOCH_MILLIS_THRESHOLD else value
-        return max(0.0, epoch - wall)
-    return max(0.0, value)
+    if value < 0.0:
+        return 0.0
+    if value < _EPOCH_SECONDS_THRESHOLD:
+        return value
+    wall = time.time() if now is None else now
+    epoch = value / 1000.0 if value >= _EPOCH_MILLIS_THRESHOLD else value
+    return max(0.0, epoch - wall)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -99,7 +114,7 @@ def _number(raw: str | None) -> float | None:
         value = float(raw)  # surrounding whitespace is accepted
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return value if value - value == 0.0 else None  # inf - inf and nan - nan are nan
 
 
 class WaitTooLong(Exception):
@@ -135,7 +150,7 @@ class RateLimitGate:
         self._warmed = False
         self._probe_in_flight = False
         self._probe_done: asyncio.Event | None = None
-        self.latest: RateLimitInfo | None = None
+        self._latest: _Reading | None = None
 
     async def acquire(self, max_wait: float = math.inf) -> float:
         """Wait until a request may be sent, spend one unit of budget; return seconds waited.
@@ -185,31 +200,40 @@ class RateLimitGate:
             return _UNKNOWN_RESET_POLL
         return max(self._reset_at - now, 0.001)
 
-    def observe(self, info: RateLimitInfo | None, *, status: int | None) -> None:
-        """Learn from one finished attempt (``info`` None when it had no rate-limit headers)."""
+    @property
+    def latest(self) -> RateLimitInfo | None:
+        """What the most recent answer with ``X-RateLimit-*`` headers said (``reset`` as of then).
+
+        Built when asked: every answer updates the gate, few callers ever read this.
+        """
+        return None if self._latest is None else _info(self._latest)
+
+    def observe(self, headers: Mapping[str, str], *, status: int | None) -> None:
+        """Learn from one finished attempt's response headers (case-insensitive or lower-case)."""
         self._warmed = True
-        self._end_probe()
-        if info is None:
+        if self._probe_in_flight:
+            self._end_probe()
+        reading = _read(headers)
+        if reading is None:
             return
-        self.latest = info
-        if info.limit is not None:
-            self._limit = info.limit
-        if info.reset is None:
+        self._latest = reading
+        limit, period, remaining, reset, _name = reading
+        if limit is not None:
+            self._limit = limit
+        if reset is None:
             return
-        reset_at = self._clock() + info.reset
+        reset_at = self._clock() + reset
         if status == 429:
             self._close_until(reset_at)
             return
-        if info.remaining is None:
+        if remaining is None:
             return
-        tolerance = min(1.0, (info.period or 2.0) / 2)
+        tolerance = min(1.0, (period or 2.0) / 2)
         if self._reset_at is None or reset_at > self._reset_at + tolerance:
             self._reset_at = reset_at  # a newer window than the one we knew
-            self._budget = info.remaining
+            self._budget = remaining
         elif reset_at >= self._reset_at - tolerance:
-            self._budget = (
-                info.remaining if self._budget is None else min(self._budget, info.remaining)
-            )
+            self._budget = remaining if self._budget is None else min(self._budget, remaining)
         # else: a late answer from an older window; it teaches nothing.
 
     def abandon(self) -> None:

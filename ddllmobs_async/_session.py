@@ -19,7 +19,7 @@ import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._converters import dumps
-from ddllmobs_async._ratelimit import RateLimitGate, WaitTooLong, parse_rate_limit
+from ddllmobs_async._ratelimit import RateLimitGate, WaitTooLong
 from ddllmobs_async._responses import DeferredError, interpret_response
 from ddllmobs_async._retry import RetryPolicy, retry_call
 from ddllmobs_async._version import __version__
@@ -210,7 +210,7 @@ class SessionManager:
                     ) from err
                 except aiohttp.ClientError as err:
                     raise APIConnectionError(f"{method} {path} failed: {_describe(err)}") from err
-                self.gate.observe(parse_rate_limit(headers), status=status)
+                self.gate.observe(headers, status=status)
                 observed = True
             finally:
                 if not observed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ddllmobs_async.testing import FakeLLMObs
 
@@ -16,6 +16,11 @@ RATELIMIT_HEADERS = (
     "x-ratelimit-reset",
     "x-ratelimit-name",
 )
+
+
+def window_headers(**values: float) -> CIMultiDict[str]:
+    """``X-RateLimit-<Name>`` response headers, e.g. ``window_headers(limit=5, reset=1.0)``."""
+    return CIMultiDict({f"X-RateLimit-{name.title()}": str(v) for name, v in values.items()})
 
 
 class Reply(NamedTuple):

@@ -10,18 +10,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import attrs
 import orjson
 import pytest
 
 import ddllmobs_async as dd
 from ddllmobs_async import _converters
 from ddllmobs_async._pagination import iter_items, iter_pages
-from ddllmobs_async._ratelimit import RateLimitGate, RateLimitInfo
+from ddllmobs_async._ratelimit import RateLimitGate
 from ddllmobs_async._responses import DeferredError, interpret_response
 from ddllmobs_async._retry import RetryPolicy, retry_call
 from ddllmobs_async.errors import ResponseValidationError
 from ddllmobs_async.models import Experiment, ExperimentPage
 from ddllmobs_async.testing import FakeLLMObs, make_experiment, make_experiments
+from tests.fake_http import window_headers
 
 VARIANTS: list[dict[str, Any]] = [
     {},
@@ -156,7 +158,7 @@ async def test_cold_gate_wakes_waiters_on_the_answer_without_polling() -> None:
     waiters = [asyncio.create_task(gate.acquire()) for _ in range(3)]
     await asyncio.sleep(0)
     assert not any(w.done() for w in waiters)
-    gate.observe(RateLimitInfo(limit=10, remaining=9, reset=1.0), status=200)
+    gate.observe(window_headers(limit=10, remaining=9, reset=1.0), status=200)
     await asyncio.wait_for(asyncio.gather(*waiters), 1)
     assert sleeps == []
 
@@ -170,7 +172,7 @@ async def test_abandoned_probe_hands_over_to_exactly_one_waiter() -> None:
     await asyncio.wait_for(first, 1)
     await asyncio.sleep(0)
     assert not second.done()  # the new probe is in flight
-    gate.observe(None, status=200)
+    gate.observe({}, status=200)
     await asyncio.wait_for(second, 1)
 
 
@@ -243,6 +245,33 @@ def test_fast_aggregate_result_matches_the_checked_one(data: Any) -> None:
     assert _converters._aggregate_result_fast(data) == fast
 
 
+def test_results_built_slot_by_slot_are_ordinary_frozen_models() -> None:
+    result = _converters.structure_aggregate_result(AGGREGATE_BODIES[1])
+    plain = dd.AggregateResult(
+        result.id, result.hit_count, [dd.Bucket(b.by, b.metrics) for b in result.buckets]
+    )
+    assert result == plain and repr(result) == repr(plain)
+    assert attrs.asdict(result) == attrs.asdict(plain)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.buckets[0].by = {}  # type: ignore[misc]
+
+
+def test_slot_setters_refuse_a_class_whose_init_does_more() -> None:
+    @attrs.frozen
+    class Checked:
+        value: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class Defaulted:
+        value: int = 0
+
+    for cls in (Checked, Defaulted):
+        with pytest.raises(TypeError, match="does more than fill"):
+            _converters._slot_setters(cls, "value")
+    with pytest.raises(TypeError, match="does more than fill"):
+        _converters._slot_setters(dd.Bucket, "by")  # a field left out
+
+
 @pytest.mark.parametrize(
     ("values", "path"),
     [
@@ -290,7 +319,7 @@ async def test_try_acquire_takes_what_acquire_would_and_nothing_else() -> None:
     gate = RateLimitGate()
     assert gate.try_acquire()  # the cold-start probe
     assert not gate.try_acquire()  # everyone else waits for its answer
-    gate.observe(RateLimitInfo(limit=5, remaining=1, reset=60.0), status=200)
+    gate.observe(window_headers(limit=5, remaining=1, reset=60.0), status=200)
     assert gate.try_acquire()
     assert not gate.try_acquire()  # the budget is spent
     gate.abandon()  # an answerless attempt gives its slot back

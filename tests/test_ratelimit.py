@@ -14,6 +14,7 @@ from ddllmobs_async._ratelimit import (
     parse_retry_after,
     seconds_until_reset,
 )
+from tests.fake_http import window_headers
 
 NOW = 1_800_000_000.0  # a wall-clock "now" for epoch conversions
 
@@ -105,7 +106,7 @@ async def test_cold_gate_lets_one_probe_out_until_the_first_answer() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert not second.done()  # held while the probe is in flight
-    gate.observe(RateLimitInfo(limit=5, period=1, remaining=4, reset=1.0), status=200)
+    gate.observe(window_headers(limit=5, period=1, remaining=4, reset=1.0), status=200)
     await asyncio.wait_for(second, 1)
 
 
@@ -121,7 +122,7 @@ async def test_known_budget_is_spent_then_requests_wait_for_the_reset() -> None:
     clock = Clock()
     gate = RateLimitGate(clock=clock, sleep=clock.sleep)
     await gate.acquire()
-    gate.observe(RateLimitInfo(limit=3, period=2, remaining=2, reset=2.0), status=200)
+    gate.observe(window_headers(limit=3, period=2, remaining=2, reset=2.0), status=200)
     assert await gate.acquire() == 0.0
     assert await gate.acquire() == 0.0
     waited = await gate.acquire()  # budget spent: held until the window resets
@@ -135,8 +136,8 @@ async def test_a_429_closes_the_gate_for_everyone_until_reset() -> None:
     clock = Clock()
     gate = RateLimitGate(clock=clock, sleep=clock.sleep)
     await gate.acquire()
-    gate.observe(RateLimitInfo(limit=100, period=10, remaining=50, reset=5.0), status=200)
-    gate.observe(RateLimitInfo(limit=100, period=10, remaining=0, reset=0.5), status=429)
+    gate.observe(window_headers(limit=100, period=10, remaining=50, reset=5.0), status=200)
+    gate.observe(window_headers(limit=100, period=10, remaining=0, reset=0.5), status=429)
     assert await gate.acquire() == pytest.approx(0.5)  # the 429's reset is the latest word
 
 
@@ -144,7 +145,7 @@ async def test_headerless_server_leaves_the_gate_open() -> None:
     clock = Clock()
     gate = RateLimitGate(clock=clock, sleep=clock.sleep)
     await gate.acquire()
-    gate.observe(None, status=200)
+    gate.observe({}, status=200)
     for _ in range(100):
         assert await gate.acquire() == 0.0
 
@@ -153,7 +154,7 @@ async def test_hold_closes_the_gate_for_a_retry_after() -> None:
     clock = Clock()
     gate = RateLimitGate(clock=clock, sleep=clock.sleep)
     await gate.acquire()
-    gate.observe(None, status=429)
+    gate.observe({}, status=429)
     gate.hold(3.0)
     assert await gate.acquire() == pytest.approx(3.0)
 
@@ -162,6 +163,22 @@ async def test_late_answer_from_an_older_window_is_ignored() -> None:
     clock = Clock()
     gate = RateLimitGate(clock=clock, sleep=clock.sleep)
     await gate.acquire()
-    gate.observe(RateLimitInfo(limit=10, period=10, remaining=9, reset=10.0), status=200)
-    gate.observe(RateLimitInfo(limit=10, period=10, remaining=0, reset=0.5), status=200)
+    gate.observe(window_headers(limit=10, period=10, remaining=9, reset=10.0), status=200)
+    gate.observe(window_headers(limit=10, period=10, remaining=0, reset=0.5), status=200)
     assert gate._budget == 9
+
+
+def test_latest_is_what_the_last_answer_with_headers_said() -> None:
+    gate = RateLimitGate()
+    assert gate.latest is None
+    gate.observe(window_headers(limit=10, period=60, remaining=9, reset=30.0), status=200)
+    last = CIMultiDict(
+        {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "8", "X-RateLimit-Reset": "29.5",
+         "X-RateLimit-Name": "llm_obs_experiments"}
+    )  # fmt: skip
+    gate.observe(last, status=200)
+    gate.observe({}, status=200)  # an answer without headers does not erase what we know
+    assert gate.latest == RateLimitInfo(
+        limit=10, remaining=8, reset=29.5, name="llm_obs_experiments"
+    )
+    assert gate.latest == parse_rate_limit(last)
