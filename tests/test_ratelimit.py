@@ -170,7 +170,7 @@ async def test_late_answer_from_an_older_window_is_ignored() -> None:
 
 def test_latest_is_what_the_last_answer_with_headers_said() -> None:
     gate = RateLimitGate()
-    assert gate.latest is None
+    before = gate.latest
     gate.observe(window_headers(limit=10, period=60, remaining=9, reset=30.0), status=200)
     last = CIMultiDict(
         {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "8", "X-RateLimit-Reset": "29.5",
@@ -182,3 +182,4 @@ def test_latest_is_what_the_last_answer_with_headers_said() -> None:
         limit=10, remaining=8, reset=29.5, name="llm_obs_experiments"
     )
     assert gate.latest == parse_rate_limit(last)
+    assert before is None
