@@ -20,7 +20,7 @@ from ddllmobs_async._converters import (
     structure_experiment_page,
     unstructure_aggregate_query,
 )
-from ddllmobs_async._pagination import iter_items, iter_pages
+from ddllmobs_async._pagination import iter_items, iter_pages, read_ahead
 from ddllmobs_async._query import check_paging, experiment_filters, page_params
 from ddllmobs_async._ratelimit import RateLimitInfo
 from ddllmobs_async._retry import RetryPolicy
@@ -162,11 +162,13 @@ class LLMObsClient:
         page_size: int | None = None,
         cursor: str | None = None,
         max_items: int | None = None,
+        prefetch: int = 0,
     ) -> AsyncGenerator[Experiment]:
         """Stream experiments, newest first, fetching pages lazily as you iterate.
 
-        Page N+1 is requested only when you reach the end of page N; ``break`` or
-        ``aclose()`` stops fetching. Arguments are validated before the first request.
+        Page N+1 is requested only when you reach the end of page N (unless ``prefetch``
+        says otherwise); ``break`` or ``aclose()`` stops fetching. Arguments are validated
+        before the first request.
 
         Args:
             project_id: Experiments of this project (this or ``dataset_id`` is required).
@@ -183,6 +185,9 @@ class LLMObsClient:
             cursor: Resume from this cursor (``ExperimentPage.next_cursor`` or
                 ``LLMObsError.cursor``).
             max_items: Stop after this many experiments.
+            prefetch: Pages to fetch in the background while you work through the current
+                one (0, the default, fetches only on demand). ``prefetch=1`` overlaps the
+                next request with your processing; each page held costs its memory.
 
         Raises:
             LLMObsError: Any failure after retries; its ``cursor`` says where to resume.
@@ -192,7 +197,7 @@ class LLMObsClient:
             experiment=experiment, metadata=metadata,
             parent_experiment_ids=parent_experiment_ids, is_deleted=is_deleted,
             include_user_data=include_user_data, include_dataset_names=include_dataset_names,
-            page_size=page_size, cursor=cursor, max_items=max_items,
+            page_size=page_size, cursor=cursor, max_items=max_items, prefetch=prefetch,
         )  # fmt: skip
         async with aclosing(pages):
             async for experiment_item in iter_items(pages):
@@ -214,6 +219,7 @@ class LLMObsClient:
         page_size: int | None = None,
         cursor: str | None = None,
         max_items: int | None = None,
+        prefetch: int = 0,
     ) -> AsyncGenerator[ExperimentPage]:
         """Stream whole pages (same arguments as :meth:`list_experiments`).
 
@@ -226,7 +232,7 @@ class LLMObsClient:
             parent_experiment_ids=parent_experiment_ids, is_deleted=is_deleted,
             include_user_data=include_user_data, include_dataset_names=include_dataset_names,
         )  # fmt: skip
-        check_paging(page_size=page_size, cursor=cursor, max_items=max_items)
+        check_paging(page_size=page_size, cursor=cursor, max_items=max_items, prefetch=prefetch)
 
         async def fetch_page(page_cursor: str | None, limit: int | None) -> ExperimentPage:
             return await self._session.request_json(
@@ -236,11 +242,13 @@ class LLMObsClient:
                 params=filters + page_params(limit, page_cursor),
             )
 
-        async for page in iter_pages(
-            fetch_page, page_size=page_size, cursor=cursor, max_items=max_items
-        ):
-            yield page
-            del page  # not held while the next page is fetched (see _pagination.iter_items)
+        pages = iter_pages(fetch_page, page_size=page_size, cursor=cursor, max_items=max_items)
+        if prefetch:
+            pages = read_ahead(pages, prefetch)
+        async with aclosing(pages):
+            async for page in pages:
+                yield page
+                del page  # not held while the next page is fetched (see _pagination.iter_items)
 
     # --- aggregate ----------------------------------------------------------------------
 

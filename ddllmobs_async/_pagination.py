@@ -1,12 +1,14 @@
 """Async generators over experiment pages and items: lazy, resumable, never yield twice.
 
 A page is fetched (with its retries), read and structured completely before any of its items
-is yielded, and the next page is requested only when the consumer asks for more. A failure
-carries the cursor of the page that failed, so a job can resume exactly there.
+is yielded, and the next page is requested only when the consumer asks for more, unless the
+caller opted into reading ahead (:func:`read_ahead`). A failure carries the cursor of the page
+that failed, so a job can resume exactly there.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from ddllmobs_async.errors import LLMObsError, ResponseValidationError
@@ -55,6 +57,48 @@ async def iter_items(pages: AsyncIterator[ExperimentPage]) -> AsyncGenerator[Exp
         # Drop the used-up page before the next one is fetched, not after: it is freed by
         # refcount instead of being walked by the GC collections the next page triggers.
         del experiments
+
+
+async def read_ahead(
+    pages: AsyncGenerator[ExperimentPage], ahead: int
+) -> AsyncGenerator[ExperimentPage]:
+    """Yield ``pages`` while up to ``ahead`` further pages are fetched in the background.
+
+    The pages after the one being consumed are requested by one background task, in order
+    (each needs the cursor of the one before). At most ``ahead`` of them are fetched or held
+    besides the consumer's page, so memory stays bounded. A failure is raised where that page
+    would have been yielded, after every page before it, with its cursor, as without reading
+    ahead. Closing or cancelling the consumer cancels the fetch in flight and closes ``pages``.
+    """
+    ready: asyncio.Queue[ExperimentPage | Exception | None] = asyncio.Queue()
+    credits = asyncio.Semaphore(ahead + 1)  # the consumer's page holds one of them
+
+    async def produce() -> None:
+        while True:
+            await credits.acquire()
+            try:
+                page = await anext(pages)
+            except StopAsyncIteration:
+                ready.put_nowait(None)
+                return
+            except Exception as error:  # handed to the consumer, in order
+                ready.put_nowait(error)
+                return
+            ready.put_nowait(page)
+            del page
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (item := await ready.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+            del item
+            credits.release()
+    finally:
+        producer.cancel()
+        await asyncio.wait([producer])  # never leave a fetch running behind the consumer
+        await pages.aclose()
 
 
 def _truncate(page: ExperimentPage, remaining: int) -> ExperimentPage:

@@ -50,8 +50,10 @@ def experiment_filters(
     return params
 
 
-def check_paging(*, page_size: int | None, cursor: str | None, max_items: int | None) -> None:
-    """Validate the paging arguments (``page_size`` 1..5000, ``max_items`` >= 0)."""
+def check_paging(
+    *, page_size: int | None, cursor: str | None, max_items: int | None, prefetch: int = 0
+) -> None:
+    """Validate the paging arguments (``page_size`` 1..5000, ``max_items``/``prefetch`` >= 0)."""
     if page_size is not None:
         _check_int("page_size", page_size)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -60,6 +62,9 @@ def check_paging(*, page_size: int | None, cursor: str | None, max_items: int | 
         _check_int("max_items", max_items)
         if max_items < 0:
             raise ValueError(f"max_items must be >= 0, got {max_items}")
+    _check_int("prefetch", prefetch)
+    if prefetch < 0:
+        raise ValueError(f"prefetch must be >= 0, got {prefetch}")
     if cursor is not None and (not isinstance(cursor, str) or not cursor):
         raise ValueError(f"cursor must be a non-empty string from a previous page, got {cursor!r}")
 

@@ -142,6 +142,13 @@ def _add_list_parser(commands: Any) -> None:
     )
     paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
     paging.add_argument(
+        "--prefetch",
+        type=types.non_negative_int,
+        default=0,
+        metavar="N",
+        help="fetch up to N pages ahead while earlier ones are written (default: 0)",
+    )
+    paging.add_argument(
         "--format", choices=output.FORMATS, default="table", help="output format (default: table)"
     )
     parser.set_defaults(handler=_list_experiments)
@@ -162,6 +169,7 @@ async def _list_experiments(args: argparse.Namespace) -> int:
             include_user_data=args.include_user_data,
             include_dataset_names=args.include_dataset_names,
             page_size=args.page_size, cursor=args.cursor, max_items=args.limit,
+            prefetch=args.prefetch,
         )  # fmt: skip
         return await stream_experiments(pages, output.experiment_writer(args.format, sys.stdout))
 

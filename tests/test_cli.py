@@ -217,12 +217,15 @@ def test_list_limit_and_project_from_the_environment(served: ThreadedFake) -> No
     assert ids == [e["id"] for e in visible(fake)[:4]]
 
 
-def test_list_failure_mid_stream_prints_the_cursor_and_resumes(served: ThreadedFake) -> None:
+@pytest.mark.parametrize("prefetch", [[], ["--prefetch", "2"]])
+def test_list_failure_mid_stream_prints_the_cursor_and_resumes(
+    served: ThreadedFake, prefetch: list[str]
+) -> None:
     fake = served.fake
     assert fake is not None
     errors = [{"title": "Bad Request", "detail": "Datadog says the cursor is stale."}]
     served.inject(Fault.delay(0), Fault.delay(0), Fault.status(400, errors), endpoint="experiments")
-    failed = list_cli(fake, "--page-size", "5")
+    failed = list_cli(fake, "--page-size", "5", *prefetch)
     assert_clean_failure(failed, 1)
     printed = table_ids(failed.stdout)
     assert printed == [e["id"] for e in visible(fake)[:10]]
@@ -266,6 +269,7 @@ def test_connection_failure_exits_1(served: ThreadedFake) -> None:
         (["experiments", "list", "--base-url", "http://127.0.0.1:9"], "--project-id"),
         (["experiments", "list", "--project-id", "p", "--format", "xml"], "invalid choice"),
         (["experiments", "list", "--project-id", "p", "--limit", "-1"], "--limit"),
+        (["experiments", "list", "--project-id", "p", "--prefetch", "-1"], "--prefetch"),
         (["experiments", "list", "--project-id", "p", "--metadata", "nokey"], "key=value"),
         (["experiments", "list", "--project-id", "p", "--site", "nope.example"], "valid sites"),
         (["experiments", "list", "--project-id", "p", "--base-url", "http://example.com"], "https"),

@@ -9,6 +9,7 @@ Python block compiles, and that the API reference covers every public name.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import itertools
 import json
@@ -17,7 +18,7 @@ import math
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
@@ -186,6 +187,22 @@ async def test_listing_lazy(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
     assert found.id == first_failed["id"]
     assert found.status is dd.ExperimentStatus.FAILED
     assert len(fake.requests_to("experiments")) == 1  # 20 of 53 experiments fetched
+
+
+@covers("listing_prefetch")
+async def test_listing_prefetch(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
+    requested_while_writing: list[int] = []
+    written: list[str] = []
+
+    async def write_batch(experiments: Sequence[dd.Experiment]) -> None:
+        await asyncio.sleep(0.05)  # a slow sink
+        requested_while_writing.append(len(fake.requests_to("experiments")))
+        written.extend(e.id for e in experiments)
+
+    count = await sample("listing_prefetch").main(client, fake.project_id, write_batch)
+    assert count == len(written) and written == [e["id"] for e in live(fake)]
+    # while page N was written, page N+1 had already been requested (3 pages of 20, 53 items)
+    assert requested_while_writing == [2, 3, 3]
 
 
 @covers("pages")
