@@ -43,9 +43,13 @@ BENCH = ROOT / "bench"
 WORKLOADS = ("stream", "structure", "aggregate", "memory", "ratelimited")
 CONTENDERS = ("raw_aiohttp", "ddllmobs", "official")
 RAW, OURS, OFFICIAL = CONTENDERS
+# A variant runs a contender's module with extra arguments, as a row of its own.
+OURS_PREFETCH = "ddllmobs_prefetch"
+VARIANTS = {OURS_PREFETCH: (OURS, ["--prefetch", "1"])}
 LABELS = {
     RAW: "raw aiohttp + orjson (floor)",
     OURS: "ddllmobs_async",
+    OURS_PREFETCH: "ddllmobs_async, `prefetch=1`",
     OFFICIAL: "datadog-api-client async",
 }
 LIST_PATH = "/api/v2/llm-obs/v1/experiments"
@@ -195,7 +199,8 @@ class Run:
 def run_contender(
     contender: str, args: Sequence[str], timeout: float, cpu: int | None, server: Server | None
 ) -> Run:
-    cmd = [sys.executable, "-m", f"bench.contenders.{contender}", *args]
+    module, extra = VARIANTS.get(contender, (contender, []))
+    cmd = [sys.executable, "-m", f"bench.contenders.{module}", *args, *extra]
     if server is not None:
         server.reset()
     try:
@@ -265,7 +270,7 @@ def build_cases(
                 workload="stream",
                 title=f"(1) Stream {sizes.stream_total:,} experiments, pages of {PAGE_SIZE}",
                 args=["--workload", "stream", "--total", str(sizes.stream_total)],
-                contenders=contenders,
+                contenders=(*contenders, OURS_PREFETCH) if OURS in contenders else contenders,
                 server="main",
                 per_contender={OFFICIAL: budget},
             )
@@ -489,6 +494,12 @@ class Report:
         ours_vs_floor = ratio(times.get(OURS), floor)
         official_vs_ours = ratio(times.get(OFFICIAL), times.get(OURS))
         body += f"\n\nOfficial client / ddllmobs_async: **{fmt_x(official_vs_ours)}** slower."
+        if OURS_PREFETCH in case.contenders:
+            body += (
+                " With `prefetch=1` the next page is requested while the current one is decoded"
+                " and consumed; the consumer here does no work of its own, so only the server's"
+                " and the network's share of each page can overlap."
+            )
         self.sections.append(f"### {case.title}\n\n{body}")
         self.targets.append(
             Target(

@@ -39,7 +39,7 @@ async def stream(args: argparse.Namespace, result: Result) -> None:
         clock = Stopwatch(args.budget)
         rss = 0
         async for _exp in client.list_experiments(
-            project_id=project_id(args.total), page_size=args.page_size
+            project_id=project_id(args.total), page_size=args.page_size, prefetch=args.prefetch
         ):
             result.items += 1
             if result.items % args.page_size == 0:
