@@ -114,7 +114,7 @@ def _number(raw: str | None) -> float | None:
         value = float(raw)  # surrounding whitespace is accepted
     except ValueError:
         return None
-    return value if value - value == 0.0 else None  # inf - inf and nan - nan are nan
+    return value if math.isfinite(value) else None
 
 
 class WaitTooLong(Exception):
