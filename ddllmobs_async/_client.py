@@ -121,7 +121,10 @@ class LLMObsClient:
 
     @property
     def rate_limit(self) -> RateLimitInfo | None:
-        """The rate-limit state reported by the latest response, if any."""
+        """The rate-limit state reported by the latest response, if any.
+
+        Its ``reset`` counts from when that response arrived.
+        """
         return self._session.gate.latest
 
     @property
