@@ -441,10 +441,12 @@ async def test_soak_every_item_once_and_every_aggregate_returned(
         )
         ids = live_ids(server)
 
-        async def crawl() -> list[str]:
+        async def crawl(prefetch: int) -> list[str]:
             return [
                 e.id
-                async for e in client.list_experiments(project_id=server.project_id, page_size=40)
+                async for e in client.list_experiments(
+                    project_id=server.project_id, page_size=40, prefetch=prefetch
+                )
             ]
 
         queries = [
@@ -452,8 +454,10 @@ async def test_soak_every_item_once_and_every_aggregate_returned(
             for i in ids[:1850]
         ]
         assert len(queries) == 1850
-        crawled, results = await asyncio.gather(crawl(), client.aggregate_many(queries))
-        assert crawled == ids  # every item exactly once, in order
+        crawled, read_ahead, results = await asyncio.gather(
+            crawl(0), crawl(2), client.aggregate_many(queries)
+        )
+        assert crawled == read_ahead == ids  # every item exactly once, in order
         assert len(results) == len(queries) and all(
             isinstance(r, dd.AggregateResult) for r in results
         )
