@@ -317,8 +317,13 @@ def _slot_setters(cls: type[Any], *names: str) -> tuple[Callable[[Any, Any], Non
     objects of every answer. Only for classes whose ``__init__`` would do nothing more.
     """
     fields = attrs.fields(cls)
+    init = getattr(cls.__init__, "__code__", None)
     if (
         tuple(f.name for f in fields) != names
+        or not set(getattr(cls, "__slots__", ("__dict__",))) <= {*names, "__weakref__"}
+        or init is None
+        or "attrs generated" not in init.co_filename
+        or hasattr(cls, "__attrs_pre_init__")
         or hasattr(cls, "__attrs_post_init__")
         or any(
             f.default is not attrs.NOTHING or f.validator or f.converter or not f.init

@@ -70,7 +70,7 @@ async def read_ahead(
     would have been yielded, after every page before it, with its cursor, as without reading
     ahead. Closing or cancelling the consumer cancels the fetch in flight and closes ``pages``.
     """
-    ready: asyncio.Queue[ExperimentPage | Exception | None] = asyncio.Queue()
+    ready: asyncio.Queue[ExperimentPage | Exception | asyncio.Task[None] | None] = asyncio.Queue()
     credits = asyncio.Semaphore(ahead + 1)  # the consumer's page holds one of them
 
     async def produce() -> None:
@@ -88,17 +88,48 @@ async def read_ahead(
             del page
 
     producer = asyncio.create_task(produce())
+    # Queued after anything it queued: a producer that died without a word (cancelled from
+    # outside, a BaseException) still wakes the consumer instead of leaving it waiting.
+    producer.add_done_callback(ready.put_nowait)
     try:
         while (item := await ready.get()) is not None:
+            if isinstance(item, asyncio.Task):
+                raise _why_it_stopped(item)
             if isinstance(item, Exception):
                 raise item
             yield item
             del item
             credits.release()
     finally:
-        producer.cancel()
-        await asyncio.wait([producer])  # never leave a fetch running behind the consumer
+        interrupted = await _stop(producer)
         await pages.aclose()
+        if interrupted:
+            raise asyncio.CancelledError
+
+
+async def _stop(task: asyncio.Task[None]) -> bool:
+    """Cancel ``task`` and wait until it has ended; True if we were cancelled meanwhile.
+
+    A finished task is left alone without suspending (during ``asyncio.run``'s shutdown the
+    generators are closed after every task has ended, and must not yield to the loop then).
+    """
+    if task.done():
+        return False
+    task.cancel()
+    interrupted = False
+    while not task.done():  # never leave a fetch running behind the consumer
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            interrupted = True
+    return interrupted
+
+
+def _why_it_stopped(task: asyncio.Task[None]) -> BaseException:
+    if task.cancelled():
+        return RuntimeError("the task reading pages ahead was cancelled from outside the stream")
+    error = task.exception()
+    return error if error is not None else RuntimeError("the page read-ahead ended early")
 
 
 def _truncate(page: ExperimentPage, remaining: int) -> ExperimentPage:

@@ -82,7 +82,7 @@ def _info(reading: _Reading) -> RateLimitInfo:
 
 def seconds_until_reset(value: float, *, now: float | None = None) -> float:
     """Read ``X-RateLimit-Reset`` as seconds from now; clearly-epoch values count as epochs."""
-    if value < 0.0:
+    if value <= 0.0:
         return 0.0
     if value < _EPOCH_SECONDS_THRESHOLD:
         return value

@@ -265,7 +265,29 @@ def test_slot_setters_refuse_a_class_whose_init_does_more() -> None:
     class Defaulted:
         value: int = 0
 
-    for cls in (Checked, Defaulted):
+    @attrs.frozen(cache_hash=True)
+    class HashCached:
+        value: int
+
+    @attrs.frozen
+    class PreInit:
+        value: int
+
+        def __attrs_pre_init__(self) -> None:
+            pass
+
+    @attrs.frozen(init=False)
+    class OwnInit:
+        value: int
+
+        def __init__(self, value: int) -> None:
+            self.__attrs_init__(value * 2)
+
+    @attrs.frozen(slots=False)
+    class NoSlots:
+        value: int
+
+    for cls in (Checked, Defaulted, HashCached, PreInit, OwnInit, NoSlots):
         with pytest.raises(TypeError, match="does more than fill"):
             _converters._slot_setters(cls, "value")
     with pytest.raises(TypeError, match="does more than fill"):

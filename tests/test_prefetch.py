@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import ddllmobs_async as dd
+from ddllmobs_async._pagination import read_ahead
 from ddllmobs_async.testing import FakeLLMObs, Fault
 from tests.conftest import ClientFactory
 
@@ -167,3 +170,71 @@ async def test_invalid_prefetch_fails_before_any_request(
         async for _ in client.list_experiments(project_id=fake.project_id, prefetch=prefetch):  # type: ignore[arg-type]
             pass
     assert fake.requests == []
+
+
+# --- read_ahead on its own: endings that are not a page, a StopAsyncIteration or an Exception
+
+
+class Stop(BaseException):
+    """A BaseException that is not an Exception (like KeyboardInterrupt, without its effects)."""
+
+
+def made_up_page(number: int) -> dd.ExperimentPage:
+    return dd.ExperimentPage(experiments=[], next_cursor=f"after-{number}", cursor=None)
+
+
+async def pages_then(error: BaseException, count: int = 2) -> AsyncGenerator[dd.ExperimentPage]:
+    for number in range(count):
+        await asyncio.sleep(0)
+        yield made_up_page(number)
+    raise error
+
+
+async def test_a_base_exception_ahead_reaches_the_consumer_instead_of_hanging() -> None:
+    got: list[str | None] = []
+
+    async def consume() -> None:
+        async for page in read_ahead(pages_then(Stop()), 1):
+            got.append(page.next_cursor)
+
+    with pytest.raises(Stop):
+        await asyncio.wait_for(consume(), 5)
+    assert got == ["after-0", "after-1"]
+
+
+async def test_a_read_ahead_cancelled_from_outside_fails_the_stream_instead_of_hanging() -> None:
+    async def endless() -> AsyncGenerator[dd.ExperimentPage]:
+        yield made_up_page(0)
+        await asyncio.Event().wait()  # the next page never comes
+        yield made_up_page(1)
+
+    stream = read_ahead(endless(), 1)
+    async with aclosing(stream):
+        await anext(stream)
+        await asyncio.sleep(0)
+        (producer,) = client_tasks()
+        producer.cancel()
+        with pytest.raises(RuntimeError, match="cancelled from outside the stream"):
+            await asyncio.wait_for(anext(stream), 5)
+
+
+def test_an_unclosed_prefetching_stream_ends_quietly_with_its_loop() -> None:
+    reported: list[dict[str, Any]] = []
+    unclosed: list[AsyncGenerator[dd.Experiment]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _, context: reported.append(context)
+        )
+        async with FakeLLMObs.seeded(n_experiments=60) as fake:
+            client = dd.LLMObsClient(fake.api_key, fake.app_key, base_url=fake.url)
+            async with client:
+                stream = client.list_experiments(
+                    project_id=fake.project_id, page_size=5, prefetch=2
+                )
+                await anext(stream)
+                await asyncio.sleep(0.05)  # the pages ahead are in
+                unclosed.append(stream)  # never closed: asyncio.run's shutdown must do it
+
+    asyncio.run(main())
+    assert reported == []
