@@ -100,6 +100,9 @@ def parse_args(name: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prefetch", type=int, default=0, help="stream: pages read ahead (ddllmobs_async only)"
     )
+    parser.add_argument(
+        "--page-work", type=float, default=0.0, help="stream: ms of async work after each page"
+    )
     parser.add_argument("--profile", default="", help="write a pyinstrument profile here")
     return parser.parse_args(argv)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import statistics
 import time
@@ -43,6 +44,8 @@ async def stream(args: argparse.Namespace, result: Result) -> None:
         ):
             result.items += 1
             if result.items % args.page_size == 0:
+                if args.page_work:
+                    await asyncio.sleep(args.page_work / 1000)  # e.g. writing the page somewhere
                 rss = max(rss, current_rss())
                 if clock.over_budget():
                     result.truncated = True
