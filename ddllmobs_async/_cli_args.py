@@ -114,24 +114,12 @@ def port_number(value: str) -> int:
 
 def positive_float(value: str) -> float:
     """A number > 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"invalid value {value!r}: expected a number > 0")
-    return number
+    return _bounded_float(value, zero_allowed=False)
 
 
 def non_negative_float(value: str) -> float:
     """A number >= 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {value!r}: expected a number >= 0")
-    return number
+    return _bounded_float(value, zero_allowed=True)
 
 
 def _bounded_int(value: str, minimum: int) -> int:
@@ -143,4 +131,15 @@ def _bounded_int(value: str, minimum: int) -> int:
         raise argparse.ArgumentTypeError(
             f"invalid value {value!r}: expected an integer >= {minimum}"
         )
+    return number
+
+
+def _bounded_float(value: str, *, zero_allowed: bool) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not (number >= 0 if zero_allowed else number > 0):
+        bound = ">= 0" if zero_allowed else "> 0"
+        raise argparse.ArgumentTypeError(f"invalid value {value!r}: expected a number {bound}")
     return number
