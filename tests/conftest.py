@@ -18,6 +18,23 @@ FAST_RETRIES = dd.RetryPolicy(
 ClientFactory = Callable[..., dd.LLMObsClient]
 
 
+class AggregatesInFlight:
+    """Wraps ``client.aggregate`` to record the most calls in flight at once (``peak``)."""
+
+    def __init__(self, client: dd.LLMObsClient) -> None:
+        self.now = self.peak = 0
+        self._aggregate = client.aggregate
+        client.aggregate = self._counting  # type: ignore[method-assign]
+
+    async def _counting(self, query: dd.AggregateQuery) -> dd.AggregateResult:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            return await self._aggregate(query)
+        finally:
+            self.now -= 1
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeLLMObs]:
     async with FakeLLMObs.seeded(n_experiments=60) as server:

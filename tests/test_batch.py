@@ -10,7 +10,7 @@ import pytest
 import ddllmobs_async as dd
 from ddllmobs_async import _constants as const
 from ddllmobs_async.testing import FakeLLMObs, Fault, make_experiments
-from tests.conftest import ClientFactory
+from tests.conftest import AggregatesInFlight, ClientFactory
 
 
 async def test_get_experiments_chunks_keeps_order_and_reports_missing(
@@ -82,21 +82,9 @@ async def test_aggregate_many_errors_returned_or_raised(
 async def test_aggregate_many_concurrency_is_bounded(make_client: ClientFactory) -> None:
     async with FakeLLMObs.seeded(n_experiments=5, latency=0.05) as server:
         client = make_client(server)
-        in_flight = peak = 0
-        original = client.aggregate
-
-        async def counting(query: dd.AggregateQuery) -> dd.AggregateResult:
-            nonlocal in_flight, peak
-            in_flight += 1
-            peak = max(peak, in_flight)
-            try:
-                return await original(query)
-            finally:
-                in_flight -= 1
-
-        client.aggregate = counting  # type: ignore[method-assign]
+        in_flight = AggregatesInFlight(client)
         await client.aggregate_many([query_for("x")] * 12, concurrency=3)
-        assert peak == 3
+        assert in_flight.peak == 3
 
 
 async def test_aggregate_many_rejects_bad_input_before_requests(

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import ddllmobs_async as dd
 from ddllmobs_async.testing import FakeLLMObs, Fault
 from examples import aiohttp_backend, batch_job, fastapi_app
-from tests.conftest import ClientFactory
+from tests.conftest import AggregatesInFlight, ClientFactory
 from tests.test_cli import ThreadedFake, clean_env
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -245,24 +245,10 @@ async def test_batch_job_bounds_its_concurrency(
     client = make_client(fake)
     fake_latency = [Fault.delay(0.02)] * 40
     fake.inject(*fake_latency, endpoint="analytics")
-    peak = 0
-    original = client.aggregate
-
-    in_flight = 0
-
-    async def counting(query: dd.AggregateQuery) -> dd.AggregateResult:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        try:
-            return await original(query)
-        finally:
-            in_flight -= 1
-
-    client.aggregate = counting  # type: ignore[method-assign]
+    in_flight = AggregatesInFlight(client)
     scores = await batch_job.run(client, fake.project_id, tmp_path / "c.json", concurrency=3)
     assert len(scores) == len(visible(fake))
-    assert peak == 3
+    assert in_flight.peak == 3
 
 
 def test_batch_job_rejects_another_projects_checkpoint(tmp_path: Path) -> None:
