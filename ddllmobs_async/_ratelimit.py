@@ -211,8 +211,7 @@ class RateLimitGate:
     def observe(self, headers: Mapping[str, str], *, status: int | None) -> None:
         """Learn from one finished attempt's response headers (case-insensitive or lower-case)."""
         self._warmed = True
-        if self._probe_in_flight:
-            self._end_probe()
+        self._end_probe()
         reading = _read(headers)
         if reading is None:
             return
