@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any, Union, get_args, get_origin
 
-import attrs
 import cattrs
 import cattrs.preconf.json
 from cattrs.gen import make_dict_unstructure_fn, override
@@ -309,57 +308,6 @@ def unstructure_aggregate_query(query: AggregateQuery) -> dict[str, Any]:
     return {"data": {"type": "experimentation", "attributes": {"aggregate": aggregate}}}
 
 
-def _slot_setters(cls: type[Any], *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    """The ``__set__`` of each named slot of a frozen attrs class, checked to be all its init does.
-
-    Frozen attrs ``__init__`` goes through ``object.__setattr__`` for every field; writing the
-    slots' own descriptors does the same for a third less, which counts for the many small
-    objects of every answer. Only for classes whose ``__init__`` would do nothing more.
-    """
-    fields = attrs.fields(cls)
-    init = getattr(cls.__init__, "__code__", None)
-    if (
-        tuple(f.name for f in fields) != names
-        or not set(getattr(cls, "__slots__", ("__dict__",))) <= {*names, "__weakref__"}
-        or init is None
-        or "attrs generated" not in init.co_filename
-        or hasattr(cls, "__attrs_pre_init__")
-        or hasattr(cls, "__attrs_post_init__")
-        or any(
-            f.default is not attrs.NOTHING or f.validator or f.converter or not f.init
-            for f in fields
-        )
-    ):
-        raise TypeError(f"{cls.__name__}.__init__ does more than fill the slots {names}")
-    return tuple(cls.__dict__[name].__set__ for name in names)
-
-
-_new = object.__new__
-_set_bucket_by, _set_bucket_metrics = _slot_setters(Bucket, "by", "metrics")
-_set_result_id, _set_result_hit_count, _set_result_buckets = _slot_setters(
-    AggregateResult, "id", "hit_count", "buckets"
-)
-
-
-def _new_bucket(by: dict[str, Any], metrics: dict[str, Any]) -> Bucket:
-    """``Bucket(by, metrics)``, built as its ``__init__`` would (see :func:`_slot_setters`)."""
-    bucket: Bucket = _new(Bucket)
-    _set_bucket_by(bucket, by)
-    _set_bucket_metrics(bucket, metrics)
-    return bucket
-
-
-def _new_aggregate_result(
-    identifier: str, hit_count: int, buckets: list[Bucket]
-) -> AggregateResult:
-    """``AggregateResult(identifier, hit_count, buckets)``, as its ``__init__`` would build it."""
-    result: AggregateResult = _new(AggregateResult)
-    _set_result_id(result, identifier)
-    _set_result_hit_count(result, hit_count)
-    _set_result_buckets(result, buckets)
-    return result
-
-
 def structure_aggregate_result(data: Any) -> AggregateResult:
     """An analytics response body (decoded) -> :class:`AggregateResult`."""
     result = _aggregate_result_fast(data)
@@ -395,8 +343,8 @@ def _aggregate_result_fast(data: Any) -> AggregateResult | None:
         metrics = value.get("metrics")
         if type(metrics) is not dict or not (by is None or type(by) is dict):
             return None
-        buckets.append(_new_bucket({} if by is None else by, metrics))
-    return _new_aggregate_result(identifier, hit_count, buckets)
+        buckets.append(Bucket(by={} if by is None else by, metrics=metrics))
+    return AggregateResult(id=identifier, hit_count=hit_count, buckets=buckets)
 
 
 def _structure_aggregate_result_checked(data: Any) -> AggregateResult:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import attrs
 import orjson
 import pytest
 
@@ -243,55 +242,6 @@ def test_fast_aggregate_result_matches_the_checked_one(data: Any) -> None:
     fast = _converters.structure_aggregate_result(data)
     assert fast == _converters._structure_aggregate_result_checked(data)
     assert _converters._aggregate_result_fast(data) == fast
-
-
-def test_results_built_slot_by_slot_are_ordinary_frozen_models() -> None:
-    result = _converters.structure_aggregate_result(AGGREGATE_BODIES[1])
-    plain = dd.AggregateResult(
-        result.id, result.hit_count, [dd.Bucket(b.by, b.metrics) for b in result.buckets]
-    )
-    assert result == plain and repr(result) == repr(plain)
-    assert attrs.asdict(result) == attrs.asdict(plain)
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        result.buckets[0].by = {}  # type: ignore[misc]
-
-
-def test_slot_setters_refuse_a_class_whose_init_does_more() -> None:
-    @attrs.frozen
-    class Checked:
-        value: int = attrs.field(validator=attrs.validators.instance_of(int))
-
-    @attrs.frozen
-    class Defaulted:
-        value: int = 0
-
-    @attrs.frozen(cache_hash=True)
-    class HashCached:
-        value: int
-
-    @attrs.frozen
-    class PreInit:
-        value: int
-
-        def __attrs_pre_init__(self) -> None:
-            pass
-
-    @attrs.frozen(init=False)
-    class OwnInit:
-        value: int
-
-        def __init__(self, value: int) -> None:
-            self.__attrs_init__(value * 2)
-
-    @attrs.frozen(slots=False)
-    class NoSlots:
-        value: int
-
-    for cls in (Checked, Defaulted, HashCached, PreInit, OwnInit, NoSlots):
-        with pytest.raises(TypeError, match="does more than fill"):
-            _converters._slot_setters(cls, "value")
-    with pytest.raises(TypeError, match="does more than fill"):
-        _converters._slot_setters(dd.Bucket, "by")  # a field left out
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,7 @@
-"""Typed models for the two endpoints: attrs classes, converted by ``_converters``.
-
-Response models (:class:`Experiment`, :class:`AggregateResult`...) are built by the client;
-request models (:class:`AggregateQuery`, :class:`Compute`...) are built by you and validated
-on construction, so an invalid query fails before any request, naming the argument.
-"""
+"""Analytics: the aggregate query you build and the result the server sends back."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,90 +9,6 @@ from typing import Any
 import attrs
 
 from ddllmobs_async._constants import MAX_INT32
-
-__all__ = [
-    "AggregateQuery",
-    "AggregateResult",
-    "Author",
-    "Bucket",
-    "Compute",
-    "Experiment",
-    "ExperimentComparison",
-    "ExperimentLookup",
-    "ExperimentPage",
-    "ExperimentStatus",
-    "GroupBy",
-    "TimeRange",
-]
-
-
-class ExperimentStatus(enum.StrEnum):
-    """Execution status of an experiment.
-
-    The API is in preview: a status this enum does not know yet is kept as the plain string
-    on :attr:`Experiment.status`, never an error.
-    """
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-@attrs.frozen(kw_only=True)
-class Author:
-    """The user who created an experiment (only with ``include_user_data=True``)."""
-
-    id: str | None = None
-    name: str | None = None
-    handle: str | None = None
-    email: str | None = None
-    icon: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Experiment:
-    """One experiment run, as listed by ``GET /api/v2/llm-obs/v1/experiments``.
-
-    Timestamps are timezone-aware UTC datetimes (Datadog's nanoseconds are truncated to
-    microseconds). ``config`` and ``metadata`` are ``{}`` when the server sends ``null``.
-    """
-
-    id: str
-    name: str
-    description: str | None
-    project_id: str
-    dataset_id: str
-    config: dict[str, Any]
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    dataset_version: int | None = None
-    dataset_name: str | None = None
-    experiment: str | None = None
-    aggregate_data: dict[str, Any] | None = None
-    author: Author | None = None
-    status: ExperimentStatus | str | None = None
-    run_count: int | None = None
-    error: str | None = None
-    parent_experiment_id: str | None = None
-    deleted_at: datetime | None = None
-
-
-@attrs.frozen
-class ExperimentPage:
-    """One page of experiments, for jobs that checkpoint between pages.
-
-    Attributes:
-        experiments: The page's experiments, newest first.
-        next_cursor: Cursor of the next page, ``None`` on the last page. Save it after
-            processing the page; resume later with ``cursor=next_cursor``.
-        cursor: The cursor that fetched this page (``None`` for the first page).
-    """
-
-    experiments: list[Experiment]
-    next_cursor: str | None
-    cursor: str | None = None
 
 
 def _is_aware(value: datetime) -> bool:
@@ -253,10 +163,46 @@ class AggregateQuery:
 
 @attrs.frozen
 class Bucket:
-    """One result bucket: group-by values and computed metrics (a metric may be ``None``)."""
+    """One result bucket: group-by values and computed metrics (a metric may be ``None``).
+
+    The server keys a metric by the compute's alias (``Compute.name``) or by the metric
+    name; :meth:`value` reads either.
+    """
 
     by: dict[str, Any]
     metrics: dict[str, Any]
+    #: The query's computes, when the bucket came from :meth:`LLMObsClient.aggregate`: they
+    #: let :meth:`value` tell an ambiguous metric-keyed answer from a plain one.
+    computes: tuple[Compute, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def value(self, compute: Compute | str) -> Any:
+        """The value computed for ``compute`` (a :class:`Compute` or a name).
+
+        The alias if the bucket has it, else the metric name.
+
+        Raises:
+            KeyError: Neither key is in :attr:`metrics`, or the server keyed by metric name
+                while two computes of the query share that metric (the value is ambiguous).
+        """
+        if isinstance(compute, str):
+            compute = next((c for c in self.computes if compute in (c.name, c.metric)), None) or (
+                Compute(compute)
+            )
+        if compute.name is not None and compute.name in self.metrics:
+            return self.metrics[compute.name]
+        if compute.metric not in self.metrics:
+            wanted = " or ".join(
+                repr(k) for k in dict.fromkeys((compute.name, compute.metric)) if k
+            )
+            raise KeyError(f"bucket has no metric {wanted}; it has {sorted(self.metrics)}")
+        sharing = [c for c in self.computes if c.metric == compute.metric]
+        if compute.name is not None and len(sharing) > 1:
+            names = ", ".join(c.key for c in sharing)
+            raise KeyError(
+                f"the server keyed {compute.metric!r} by metric name, but computes {names} "
+                "share that metric: its value is ambiguous; query them separately"
+            )
+        return self.metrics[compute.metric]
 
 
 @attrs.frozen
@@ -272,58 +218,3 @@ class AggregateResult:
     id: str
     hit_count: int
     buckets: list[Bucket]
-
-
-@attrs.frozen(kw_only=True)
-class ExperimentLookup:
-    """Result of :meth:`LLMObsClient.get_experiments`.
-
-    Attributes:
-        experiments: The experiments found, in the order their ids were given.
-        missing: Requested ids the API did not return (unknown, or filtered out, e.g.
-            soft-deleted), in the order given.
-    """
-
-    experiments: list[Experiment]
-    missing: list[str]
-
-    @property
-    def by_id(self) -> dict[str, Experiment]:
-        """The found experiments keyed by id."""
-        return {experiment.id: experiment for experiment in self.experiments}
-
-
-@attrs.frozen(kw_only=True)
-class ExperimentComparison:
-    """Result of :meth:`LLMObsClient.compare_experiments`: scores per group vs a baseline.
-
-    Attributes:
-        baseline_id: The baseline experiment.
-        metric: The metric compared (e.g. ``score_value``).
-        group_by: The field scores are grouped by (e.g. ``label``: one score per eval).
-        baseline: The baseline's score per group.
-        scores: Each compared experiment's score per group.
-    """
-
-    baseline_id: str
-    metric: str
-    group_by: str
-    baseline: dict[str, Any]
-    scores: dict[str, dict[str, Any]]
-
-    def delta(self, experiment_id: str, group: str) -> float | None:
-        """``experiment_id``'s score minus the baseline's for ``group`` (None if one is missing)."""
-        score = self.scores.get(experiment_id, {}).get(group)
-        base = self.baseline.get(group)
-        if isinstance(score, int | float) and isinstance(base, int | float):
-            return float(score) - float(base)
-        return None
-
-    @property
-    def deltas(self) -> dict[str, dict[str, float | None]]:
-        """Every experiment's difference to the baseline, per group."""
-        groups = set(self.baseline).union(*(s.keys() for s in self.scores.values()))
-        return {
-            experiment_id: {group: self.delta(experiment_id, group) for group in sorted(groups)}
-            for experiment_id in self.scores
-        }
