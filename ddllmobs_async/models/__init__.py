@@ -16,6 +16,16 @@ from ddllmobs_async.models._analytics import (  # noqa: F401  (to_epoch_ms: for 
     TimeRange,
     to_epoch_ms,
 )
+from ddllmobs_async.models._events import (
+    Assessment,
+    EvalMetric,
+    ExperimentEventsPage,
+    ExperimentResults,
+    ExperimentSpan,
+    MetricType,
+    SpanError,
+    SpanStatus,
+)
 from ddllmobs_async.models._experiments import (
     Author,
     Experiment,
@@ -24,18 +34,31 @@ from ddllmobs_async.models._experiments import (
     ExperimentPage,
     ExperimentStatus,
 )
+from ddllmobs_async.models._projects import (  # noqa: F401  (ProjectPage: for the paginator)
+    Project,
+    ProjectPage,
+)
 
 __all__ = [
     "AggregateQuery",
     "AggregateResult",
+    "Assessment",
     "Author",
     "Bucket",
     "Compute",
+    "EvalMetric",
     "Experiment",
     "ExperimentComparison",
+    "ExperimentEventsPage",
     "ExperimentLookup",
     "ExperimentPage",
+    "ExperimentResults",
+    "ExperimentSpan",
     "ExperimentStatus",
     "GroupBy",
+    "MetricType",
+    "Project",
+    "SpanError",
+    "SpanStatus",
     "TimeRange",
 ]

@@ -1,0 +1,30 @@
+"""Projects, as listed by ``GET /api/v2/llm-obs/v1/projects``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class Project:
+    """One LLM Observability project (the ``project_id`` experiments belong to).
+
+    Timestamps are timezone-aware UTC datetimes. ``description`` may be ``None`` or ``""``.
+    """
+
+    id: str
+    name: str
+    description: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen
+class ProjectPage:
+    """One page of projects (internal: the paginator's unit for :meth:`list_projects`)."""
+
+    projects: list[Project]
+    next_cursor: str | None
+    cursor: str | None = None
