@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 
 import ddllmobs_async as dd
-from ddllmobs_async import _cli_args, _cli_output, cli
+from ddllmobs_async import cli
+from ddllmobs_async.cli import _args as _cli_args
+from ddllmobs_async.cli import _output as _cli_output
+from ddllmobs_async.cli.experiments import stream_experiments
 from ddllmobs_async.testing import FakeLLMObs, Fault
 from ddllmobs_async.testing._data import total_for_live
 from tests.conftest import ClientFactory
@@ -556,7 +559,7 @@ async def test_progress_line_only_on_a_terminal(
     client = make_client(fake)
     out, terminal, pipe = io.StringIO(), TerminalIO(), io.StringIO()
     pages = client.list_experiment_pages(project_id=fake.project_id, page_size=20)
-    status = await cli.stream_experiments(pages, _cli_output.TableWriter(out), stderr=terminal)
+    status = await stream_experiments(pages, _cli_output.TableWriter(out), stderr=terminal)
     assert status == 0
     progress = terminal.getvalue()
     assert "\r\x1b[K1 page, 20 experiments" in progress
@@ -565,5 +568,5 @@ async def test_progress_line_only_on_a_terminal(
     assert "\x1b" not in out.getvalue()
 
     pages = client.list_experiment_pages(project_id=fake.project_id, page_size=20)
-    await cli.stream_experiments(pages, _cli_output.JsonlWriter(io.StringIO()), stderr=pipe)
+    await stream_experiments(pages, _cli_output.JsonlWriter(io.StringIO()), stderr=pipe)
     assert pipe.getvalue() == ""

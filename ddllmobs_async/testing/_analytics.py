@@ -11,6 +11,10 @@ from typing import Any, TypeGuard
 import attrs
 
 from ddllmobs_async.testing._jsonapi import ApiError
+from ddllmobs_async.testing._route import Call, FakeData, Route
+
+ANALYTICS_PATH = "/api/v2/llm-obs/v1/experimentation/analytics"
+"""Path of the experimentation analytics endpoint (``POST``)."""
 
 KNOWN_INDEXES = frozenset({"experiment-evals"})
 _AGGREGATE = "/data/attributes/aggregate"
@@ -290,3 +294,16 @@ def _metric(metric: str, events: Sequence[Event]) -> float | int | None:
         if isinstance(value, int | float) and not isinstance(value, bool)
     ]
     return sum(numbers) / len(numbers) if numbers else None
+
+
+def _aggregate(data: FakeData, call: Call) -> dict[str, Any]:
+    return aggregate(data.events, parse_analytics_body(call.body))
+
+
+ANALYTICS_ROUTE = Route(
+    endpoint="analytics",
+    method="POST",
+    path=ANALYTICS_PATH,
+    limit_name="llm_obs_experimentation_analytics",
+    handle=_aggregate,
+)

@@ -14,7 +14,11 @@ from multidict import MultiMapping
 
 from ddllmobs_async.testing._cursor import Cursor, SortKey
 from ddllmobs_async.testing._jsonapi import ApiError
+from ddllmobs_async.testing._route import Call, FakeData, Route
 from ddllmobs_async.testing._timestamps import parse_ns
+
+EXPERIMENTS_PATH = "/api/v2/llm-obs/v1/experiments"
+"""Path of the list-experiments endpoint (``GET``)."""
 
 API_MAX_PAGE_SIZE = 5000
 LastPageAfter = Literal["omit", ""] | None
@@ -229,3 +233,19 @@ def _document(
     if last_page_after == "omit":
         return {"data": data, "meta": {}}
     return {"data": data, "meta": {"after": last_page_after}}
+
+
+def _list_experiments(data: FakeData, call: Call) -> dict[str, Any]:
+    query = parse_list_query(call.request.query, data.max_page_size)
+    return data.store.page(
+        query, empty_pages_every=data.empty_pages_every, last_page_after=data.last_page_after
+    )
+
+
+EXPERIMENTS_ROUTE = Route(
+    endpoint="experiments",
+    method="GET",
+    path=EXPERIMENTS_PATH,
+    limit_name="llm_obs_experiments_list",
+    handle=_list_experiments,
+)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TextIO
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
-from ddllmobs_async import _cli_args as types
 from ddllmobs_async import _constants as const
 from ddllmobs_async._client import LLMObsClient
+from ddllmobs_async.cli import _args
 from ddllmobs_async.errors import APIError, LLMObsError
+
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+"""What a subcommand runs: ``args.handler``, set with ``parser.set_defaults(handler=...)``."""
+
+if TYPE_CHECKING:
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Subcommands = Any
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -45,14 +54,14 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--app-key", help="Datadog application key (default: $DD_APP_KEY)")
     group.add_argument(
         "--timeout",
-        type=types.positive_float,
+        type=_args.positive_float,
         default=const.DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="per attempt (default: %(default)s)",
     )
     group.add_argument(
         "--max-retries",
-        type=types.non_negative_int,
+        type=_args.non_negative_int,
         default=const.DEFAULT_MAX_RETRIES,
         metavar="N",
         help="retries per request (default: %(default)s)",

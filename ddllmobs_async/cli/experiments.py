@@ -1,0 +1,157 @@
+"""``ddllmobs experiments ...``: stream experiments page by page."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TextIO
+
+from ddllmobs_async.cli import _args, _output
+from ddllmobs_async.cli._common import (
+    EXIT_API_ERROR,
+    EXIT_OK,
+    PROJECT_ID_ENV,
+    Subcommands,
+    UsageError,
+    add_connection_options,
+    make_client,
+    report_api_error,
+)
+from ddllmobs_async.errors import LLMObsError
+from ddllmobs_async.models import ExperimentPage
+
+__all__ = ["register", "stream_experiments"]
+
+
+def register(commands: Subcommands) -> None:
+    """Register ``experiments`` and its actions."""
+    experiments = commands.add_parser("experiments", help="list experiments")
+    actions = experiments.add_subparsers(metavar="ACTION", required=True)
+    _add_list_parser(actions)
+
+
+def _add_list_parser(commands: Subcommands) -> None:
+    parser = commands.add_parser(
+        "list",
+        help="stream experiments, newest first",
+        description="Stream experiments, newest first, printing each page as it arrives.",
+    )
+    add_connection_options(parser)
+    filters = parser.add_argument_group("filters (--project-id or --dataset-id is required)")
+    filters.add_argument("--project-id", help=f"project id (default: ${PROJECT_ID_ENV})")
+    filters.add_argument("--dataset-id", help="dataset id")
+    filters.add_argument(
+        "--id",
+        dest="ids",
+        action="append",
+        metavar="ID",
+        help="only this experiment id (repeatable)",
+    )
+    filters.add_argument("--name", help="exact run name")
+    filters.add_argument("--experiment", help="logical experiment name shared by its runs")
+    filters.add_argument(
+        "--metadata",
+        action="append",
+        type=_args.parse_metadata,
+        metavar="KEY=VALUE",
+        help="metadata contains KEY=VALUE, or KEY:=JSON for non-strings (repeatable)",
+    )
+    filters.add_argument(
+        "--parent-id",
+        dest="parent_ids",
+        action="append",
+        metavar="ID",
+        help="run against this baseline experiment (repeatable)",
+    )
+    filters.add_argument("--deleted", action="store_true", help="only soft-deleted experiments")
+    filters.add_argument("--include-user-data", action="store_true", help="fill in authors")
+    filters.add_argument(
+        "--include-dataset-names", action="store_true", help="fill in dataset names"
+    )
+    paging = parser.add_argument_group("paging and output")
+    paging.add_argument(
+        "--limit", type=_args.non_negative_int, metavar="N", help="stop after N experiments"
+    )
+    paging.add_argument(
+        "--page-size",
+        type=_args.positive_int,
+        metavar="N",
+        help="experiments per request, 1..5000 (default: the server's, 5000)",
+    )
+    paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
+    paging.add_argument(
+        "--prefetch",
+        type=_args.non_negative_int,
+        default=0,
+        metavar="N",
+        help="fetch up to N pages ahead while earlier ones are written (default: 0)",
+    )
+    paging.add_argument(
+        "--format", choices=_output.FORMATS, default="table", help="output format (default: table)"
+    )
+    parser.set_defaults(handler=_list_experiments)
+
+
+async def _list_experiments(args: argparse.Namespace) -> int:
+    project_id = args.project_id
+    if project_id is None and args.dataset_id is None:
+        project_id = os.environ.get(PROJECT_ID_ENV) or None
+        if project_id is None:
+            raise UsageError(f"pass --project-id or --dataset-id (or set {PROJECT_ID_ENV})")
+    async with make_client(args) as client:
+        pages = client.list_experiment_pages(
+            project_id=project_id,
+            dataset_id=args.dataset_id,
+            ids=args.ids,
+            name=args.name,
+            experiment=args.experiment,
+            metadata=dict(args.metadata) if args.metadata else None,
+            parent_experiment_ids=args.parent_ids,
+            is_deleted=True if args.deleted else None,
+            include_user_data=args.include_user_data,
+            include_dataset_names=args.include_dataset_names,
+            page_size=args.page_size,
+            cursor=args.cursor,
+            max_items=args.limit,
+            prefetch=args.prefetch,
+        )
+        return await stream_experiments(pages, _output.experiment_writer(args.format, sys.stdout))
+
+
+async def stream_experiments(
+    pages: AsyncGenerator[ExperimentPage],
+    writer: _output.ExperimentWriter,
+    *,
+    stderr: TextIO | None = None,
+) -> int:
+    """Write every page of ``pages`` as it arrives, with a progress line on a terminal.
+
+    On an API failure the rows written so far stay written, the error and the cursor to
+    resume from go to stderr, and the exit status is 1.
+    """
+    stderr = stderr or sys.stderr
+    progress = _output.Progress(stderr)
+    writer.begin()
+    try:
+        async with aclosing(pages):
+            async for page in pages:
+                progress.clear()
+                writer.write(page.experiments)
+                progress.page(len(page.experiments))
+    except LLMObsError as error:
+        progress.clear()
+        report_api_error(error, stderr)
+        if error.cursor is not None:
+            print(
+                f"{progress.items} experiments were printed; to resume, rerun with "
+                f"--cursor '{error.cursor}'",
+                file=stderr,
+            )
+        return EXIT_API_ERROR
+    finally:
+        progress.clear()
+        writer.end()
+    return EXIT_OK
