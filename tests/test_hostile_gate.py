@@ -1,0 +1,225 @@
+"""Issue 10, points 1-4: the rate-limit gate never waits without a known, bounded end.
+
+Each test drives a raw server (``tests/raw_servers.py``) written for the case and bounds the
+whole scenario with ``asyncio.timeout`` so a wedged gate fails fast instead of hanging CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+import pytest
+
+import ddllmobs_async as dd
+from tests.raw_servers import (
+    API_KEY,
+    APP_KEY,
+    RawServer,
+    Reply,
+    Request,
+    Silence,
+    aggregate,
+    rate_limit,
+    serving,
+)
+
+QUERY = dd.AggregateQuery([dd.Compute("score_value")], ["experiment-evals"], "*")
+OK = Reply(200, aggregate())
+
+
+def client_for(server: RawServer, **options: Any) -> dd.LLMObsClient:
+    return dd.LLMObsClient(API_KEY, APP_KEY, base_url=server.url, **options)
+
+
+def policy(**overrides: Any) -> dd.RetryPolicy:
+    settings: dict[str, Any] = {
+        "max_retries": 0,
+        "initial_delay": 0.01,
+        "max_delay": 0.02,
+        "rate_limit_jitter": 0.01,
+    }
+    return dd.RetryPolicy(**{**settings, **overrides})
+
+
+# --- 1. gate wedge --------------------------------------------------------------------------
+
+
+async def test_headerless_answers_after_a_window_refill_do_not_wedge_the_gate() -> None:
+    # A window of 2 refilled client-side, then a gateway's 502s without x-ratelimit-* spend
+    # it: the gate has budget 0 and no known reset, and must let a probe through.
+    window = Reply(200, aggregate(), rate_limit(limit=2, remaining=2, reset=0.1, period=0.1))
+    bad_gateway = Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"})
+    async with serving(
+        [window, bad_gateway, bad_gateway, bad_gateway, OK], retry_policy=policy()
+    ) as (server, client):
+        await client.aggregate(QUERY)
+        await asyncio.sleep(0.15)  # the known window ends: the gate refills it itself
+        for _ in range(3):
+            with pytest.raises(dd.ServerError):
+                async with asyncio.timeout(2):
+                    await client.aggregate(QUERY)
+        async with asyncio.timeout(2):
+            result = await client.aggregate(QUERY)
+    assert result.hit_count == 1
+    assert len(server.requests) == 5
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "-1000"])
+async def test_a_limit_of_zero_or_less_is_treated_as_unknown(limit: str) -> None:
+    zero_window = Reply(200, aggregate(), rate_limit(limit=limit, remaining=0, reset=0.05))
+    async with serving([zero_window, OK], retry_policy=policy()) as (server, client):
+        await client.aggregate(QUERY)
+        async with asyncio.timeout(2):
+            await client.aggregate(QUERY)
+            await client.aggregate(QUERY)
+    assert len(server.requests) == 3
+
+
+async def test_many_concurrent_calls_survive_a_drained_window_without_headers() -> None:
+    window = Reply(200, aggregate(), rate_limit(limit=3, remaining=3, reset=0.05, period=0.05))
+    answers = [window, *[Reply(503, b"")] * 3, OK]
+    async with serving(answers, retry_policy=policy(max_retries=3)) as (_server, client):
+        await client.aggregate(QUERY)
+        await asyncio.sleep(0.1)
+        async with asyncio.timeout(3):
+            results = await asyncio.gather(*(client.aggregate(QUERY) for _ in range(10)))
+    assert [r.hit_count for r in results] == [1] * 10
+
+
+# --- 2. far reset ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [200, 429])
+async def test_a_far_reset_is_probed_again_after_max_rate_limit_wait(status: int) -> None:
+    # One answer says the window resets in 9e8 s (28 years). Calls that would wait that long
+    # fail at once, but the gate must not trust that header for the life of the client.
+    far = Reply(status, aggregate(), rate_limit(limit=10, remaining=0, reset=9e8, period=60))
+    async with serving([far, OK], retry_policy=policy(max_rate_limit_wait=0.2)) as (server, client):
+        if status == 429:
+            with pytest.raises(dd.RateLimitError):
+                await client.aggregate(QUERY)
+        else:
+            await client.aggregate(QUERY)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(1):
+                await client.aggregate(QUERY)  # may fail at once; must not wait
+        except dd.RateLimitError:
+            assert time.monotonic() - started < 0.5
+        await asyncio.sleep(0.3)  # longer than max_rate_limit_wait
+        async with asyncio.timeout(2):
+            result = await client.aggregate(QUERY)
+    assert result.hit_count == 1
+    assert len(server.requests) >= 2
+
+
+# --- 3. cold-start serialisation ------------------------------------------------------------
+
+
+async def test_a_host_that_never_answers_does_not_serialise_a_cold_burst() -> None:
+    # 20 concurrent calls, timeout 0.25 s, one retry: each call is two attempts (~0.5 s);
+    # today the cold-start probe holds them one at a time (10 s).
+    async with RawServer([Silence()]) as server:
+        client = client_for(server, timeout=0.25, retry_policy=policy(max_retries=1))
+        async with client:
+            started = time.monotonic()
+            async with asyncio.timeout(4):
+                outcomes = await asyncio.gather(
+                    *(client.aggregate(QUERY) for _ in range(20)), return_exceptions=True
+                )
+            elapsed = time.monotonic() - started
+    assert all(isinstance(o, dd.APITimeoutError) for o in outcomes), outcomes
+    assert elapsed < 1.5
+    assert 20 <= len(server.requests) <= 40
+
+
+async def test_a_silent_first_probe_holds_others_back_at_most_one_attempt() -> None:
+    # The very first request is never answered; everything after it is. The others may wait
+    # for the probe, but no longer than one attempt (timeout 0.3 s).
+    async with serving([Silence(), OK], timeout=0.3, retry_policy=policy(max_retries=1)) as (
+        _server,
+        client,
+    ):
+        first = asyncio.create_task(client.aggregate(QUERY))
+        await asyncio.sleep(0.02)
+        started = time.monotonic()
+        async with asyncio.timeout(3):
+            results = await asyncio.gather(*(client.aggregate(QUERY) for _ in range(10)))
+        waited = time.monotonic() - started
+        async with asyncio.timeout(3):
+            await first  # its retry is answered
+    assert [r.hit_count for r in results] == [1] * 10
+    assert waited < 0.3 + 0.3
+
+
+# --- 4. Retry-After-only servers ------------------------------------------------------------
+
+
+class FixedWindow:
+    """``limit`` requests per ``window`` seconds; over it, a 429 with only ``Retry-After``."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.started = time.monotonic()
+        self.counts: dict[int, int] = {}
+        self.too_many = 0
+
+    def __call__(self, request: Request) -> Reply:
+        elapsed = request.at - self.started
+        index = math.floor(elapsed / self.window)
+        self.counts[index] = self.counts.get(index, 0) + 1
+        if self.counts[index] <= self.limit:
+            return OK
+        self.too_many += 1
+        wait = (index + 1) * self.window - elapsed
+        body = b'{"errors": ["Too many requests"]}'
+        return Reply(429, body, {"Retry-After": f"{wait:.3f}"})
+
+
+async def test_retry_after_only_server_every_call_succeeds_and_429s_stay_few() -> None:
+    # Issue 10's scenario (200 tasks, 5 requests per window, max_retries=3), with 0.1 s windows
+    # instead of 1 s to keep the test short: every call succeeds and the 429s stay in the tens.
+    limiter = FixedWindow(limit=5, window=0.1)
+    async with RawServer(limiter) as server:
+        retry = policy(max_retries=3, rate_limit_jitter=0.02)
+        async with client_for(server, retry_policy=retry) as client:
+            async with asyncio.timeout(20):
+                outcomes = await asyncio.gather(
+                    *(client.aggregate(QUERY) for _ in range(200)), return_exceptions=True
+                )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert not failed, f"{len(failed)} calls failed, e.g. {failed[0]!r}"
+    assert limiter.too_many < 100, f"{limiter.too_many} answers were 429"
+    assert len(server.requests) == 200 + limiter.too_many
+
+
+async def test_a_retry_after_beyond_the_cap_closes_the_gate_for_everyone() -> None:
+    # Retry-After: 3600 exceeds max_rate_limit_wait: the call fails at once, and the 20
+    # concurrent calls after it send at most a couple of requests between them.
+    hour = Reply(429, b'{"errors": ["Too many requests"]}', {"Retry-After": "3600"})
+    async with serving([hour], retry_policy=policy(max_retries=3)) as (server, client):
+        async with asyncio.timeout(2):
+            with pytest.raises(dd.RateLimitError):
+                await client.aggregate(QUERY)
+            outcomes = await asyncio.gather(
+                *(client.aggregate(QUERY) for _ in range(20)), return_exceptions=True
+            )
+    assert all(isinstance(o, dd.RateLimitError) for o in outcomes), outcomes
+    assert len(server.requests) <= 1 + 2
+
+
+# --- issue 11 item 6: a 200 that spends the window closes the gate until its reset ---------
+
+
+async def test_a_200_with_remaining_zero_holds_the_next_request_until_the_reset() -> None:
+    spent = Reply(200, aggregate(), rate_limit(limit=5, remaining=0, reset=0.3, period=1))
+    async with serving([spent, OK], retry_policy=policy(max_rate_limit_wait=5)) as (server, client):
+        await client.aggregate(QUERY)
+        async with asyncio.timeout(3):
+            await client.aggregate(QUERY)
+    first, second = server.requests
+    assert second.at - first.at >= 0.3 - 0.02
