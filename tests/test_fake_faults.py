@@ -329,7 +329,7 @@ async def test_fail_randomly_with_custom_kinds_and_endpoint(
     with pytest.raises(ValueError):
         server.fail_randomly(0.5, kinds=[])
     with pytest.raises(ValueError):
-        server.inject(Fault.reset(), endpoint="projects")  # type: ignore[arg-type]
+        server.inject(Fault.reset(), endpoint="datasets")  # type: ignore[arg-type]
 
 
 async def test_injected_faults_come_before_random_ones(
@@ -344,7 +344,8 @@ async def test_injected_faults_come_before_random_ones(
 
 
 async def test_rate_limit_is_enforced_per_window(http: aiohttp.ClientSession) -> None:
-    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(3, 0.4)) as fake:
+    options: dict[str, Any] = {"rate_limit": (3, 0.4), "integer_reset": False}
+    async with FakeLLMObs.seeded(n_experiments=3, **options) as fake:
         replies = [await get(http, fake) for _ in range(4)]
         assert [r.status for r in replies] == [200, 200, 200, 429]
         headers = [ratelimit(r) for r in replies]
@@ -387,12 +388,32 @@ async def test_rejected_auth_does_not_use_the_quota(http: aiohttp.ClientSession)
         assert (await get(http, fake)).status == 200
 
 
-async def test_integer_reset(http: aiohttp.ClientSession) -> None:
-    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(1, 0.3), integer_reset=True) as fake:
+async def test_resets_are_whole_seconds_by_default_like_datadog(
+    http: aiohttp.ClientSession,
+) -> None:
+    # The recorded Datadog answers (../shared/api/cassettes) carry integer resets.
+    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(1, 0.3)) as fake:
         first, second = await get(http, fake), await get(http, fake)
+        nominal = await post(http, fake)
     assert (first.status, second.status) == (200, 429)
-    assert second.headers["x-ratelimit-reset"] == "1"
+    assert first.headers["x-ratelimit-reset"] == second.headers["x-ratelimit-reset"] == "1"
     assert second.headers["x-ratelimit-period"] == "0.3"
+    assert nominal.headers["x-ratelimit-reset"].isdigit()
+
+
+async def test_fractional_resets_only_when_asked(http: aiohttp.ClientSession) -> None:
+    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(1, 0.3), integer_reset=False) as fake:
+        first, second = await get(http, fake), await get(http, fake)
+    assert 0 < float(second.headers["x-ratelimit-reset"]) <= 0.3
+    assert not second.headers["x-ratelimit-reset"].isdigit()
+
+
+async def test_an_explicit_fault_reset_is_sent_as_given(http: aiohttp.ClientSession) -> None:
+    async with FakeLLMObs.seeded(n_experiments=3) as fake:
+        fake.inject(Fault.rate_limited(reset=0.25), Fault.rate_limited(reset=2))
+        fractional, whole = await get(http, fake), await get(http, fake)
+    assert fractional.headers["x-ratelimit-reset"] == "0.25"
+    assert whole.headers["x-ratelimit-reset"] == "2"
 
 
 async def test_nominal_headers_without_rate_limit(

@@ -178,7 +178,9 @@ async def test_a_spent_budget_with_a_distant_reset_fails_fast(make_client: Clien
 
 
 async def test_answerless_attempts_give_their_budget_back(make_client: ClientFactory) -> None:
-    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(5, 0.3)) as server:
+    async with FakeLLMObs.seeded(
+        n_experiments=3, rate_limit=(5, 0.3), integer_reset=False
+    ) as server:
         client = make_client(
             server, retry_policy=dd.RetryPolicy(max_retries=10, initial_delay=0.001)
         )

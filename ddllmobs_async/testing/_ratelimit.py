@@ -51,7 +51,7 @@ class FixedWindowLimiter:
     limit: int
     period: float
     enforce: bool = True
-    integer_reset: bool = False
+    integer_reset: bool = True
     clock: Callable[[], float] = time.monotonic
     _window_end: float = attrs.field(default=-math.inf, init=False)
     _count: int = attrs.field(default=0, init=False)

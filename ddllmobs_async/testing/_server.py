@@ -22,6 +22,13 @@ from ddllmobs_async.testing._data import (
     make_experiments,
 )
 from ddllmobs_async.testing._dispatch import Dispatcher
+from ddllmobs_async.testing._events import (
+    EVENTS_PATH,
+    EndOfPages,
+    ResultsData,
+    SummaryPages,
+    check_results_options,
+)
 from ddllmobs_async.testing._experiments import (
     API_MAX_PAGE_SIZE,
     EXPERIMENTS_PATH,
@@ -30,11 +37,19 @@ from ddllmobs_async.testing._experiments import (
 )
 from ddllmobs_async.testing._fault_queue import FaultQueue
 from ddllmobs_async.testing._faults import Fault, quick_faults
+from ddllmobs_async.testing._projects import PROJECTS_PATH, make_projects
 from ddllmobs_async.testing._recording import FakeStats, RecordedRequest, Recorder
 from ddllmobs_async.testing._route import FakeData
 from ddllmobs_async.testing._routes import Endpoint, check_endpoint
 
-__all__ = ["ANALYTICS_PATH", "EXPERIMENTS_PATH", "Endpoint", "FakeLLMObs"]
+__all__ = [
+    "ANALYTICS_PATH",
+    "EVENTS_PATH",
+    "EXPERIMENTS_PATH",
+    "PROJECTS_PATH",
+    "Endpoint",
+    "FakeLLMObs",
+]
 
 
 class FakeLLMObs:
@@ -67,8 +82,10 @@ class FakeLLMObs:
         rate_limit: ``(limit, period_seconds)`` to enforce per endpoint with fixed windows,
             or ``None`` to only send nominal headers.
         latency: Seconds to wait before every answer.
-        integer_reset: Round ``x-ratelimit-reset`` up to whole seconds like Datadog
-            (default: up to 3 decimals, so sub-second windows are exact).
+        integer_reset: Send ``x-ratelimit-reset`` in whole seconds (rounded up) like
+            Datadog (the default). ``False`` sends up to 3 decimals, for tests whose
+            windows last less than a second. A reset given explicitly (to
+            :meth:`Fault.rate_limited`) is sent as given.
         max_page_size: Largest page served; ``page[limit]`` above it is clamped (the API
             clamps at 5000).
         last_page_after: ``meta.after`` on the last page: ``"omit"`` (absent), ``""`` or
@@ -76,6 +93,18 @@ class FakeLLMObs:
         empty_pages_every: If set to N >= 2, every Nth page of a listing is empty but still
             carries a cursor to the rest.
         project_id: The project the data belongs to (informational; see :attr:`project_id`).
+        events_end: How the last page of an experiment's events ends: ``"null"``
+            (``"after": null``, the default), ``"empty"`` (``"after": ""``) or
+            ``"no-meta"`` (no ``meta`` at all).
+        projects_end: The same for the projects listing (default ``"no-meta"``).
+        summary_pages: Which events pages carry the experiment's summary metrics:
+            ``"every"`` (default), ``"first"`` or ``"last"`` (the others send ``[]``).
+
+    The experiment-events endpoint (``GET /api/v2/llm-obs/v3/experiments/{id}/events``)
+    serves spans built from the same data: one root span per dataset record, carrying
+    that record's eval rows as score metrics (so analytics averages and the spans agree)
+    plus categorical, boolean and JSON evals; child spans; failed spans where the score
+    is ``null``. ``GET /api/v2/llm-obs/v1/projects`` lists the experiments' projects.
     """
 
     def __init__(
@@ -89,13 +118,17 @@ class FakeLLMObs:
         port: int = 0,
         rate_limit: tuple[int, float] | None = None,
         latency: float = 0.0,
-        integer_reset: bool = False,
+        integer_reset: bool = True,
         max_page_size: int = API_MAX_PAGE_SIZE,
         last_page_after: LastPageAfter = "omit",
         empty_pages_every: int | None = None,
         project_id: str = DEFAULT_PROJECT_ID,
+        events_end: EndOfPages = "null",
+        projects_end: EndOfPages = "no-meta",
+        summary_pages: SummaryPages = "every",
     ) -> None:
         _check_options(rate_limit, latency, max_page_size, last_page_after, empty_pages_every)
+        check_results_options(events_end, projects_end, summary_pages)
         self.project_id = project_id
         self._data = FakeData(
             store=ExperimentStore(experiments),
@@ -103,6 +136,9 @@ class FakeLLMObs:
             max_page_size=max_page_size,
             last_page_after=last_page_after,
             empty_pages_every=empty_pages_every,
+            results=ResultsData(
+                events_end=events_end, projects_end=projects_end, summary_pages=summary_pages
+            ),
         )
         self._recorder = Recorder()
         self._faults = FaultQueue()
@@ -210,6 +246,37 @@ class FakeLLMObs:
         """Store more eval events."""
         self._data.events.extend(copy.deepcopy(dict(event)) for event in events)
 
+    def experiment_events(self, experiment_id: str) -> tuple[list[Any], list[Any]]:
+        """Copies of the wire spans and summary metrics served for ``experiment_id``.
+
+        Raises:
+            KeyError: If the fake answers 404 for this experiment.
+        """
+        found = self._data.results.events_of(experiment_id, self._data)
+        if found is None:
+            raise KeyError(experiment_id)
+        return copy.deepcopy(found[0]), copy.deepcopy(found[1])
+
+    def set_experiment_events(
+        self,
+        experiment_id: str,
+        spans: Iterable[Any],
+        summary_metrics: Iterable[Any] = (),
+    ) -> None:
+        """Serve these wire documents as ``experiment_id``'s events, verbatim.
+
+        For any id, listed or not (odd characters included): spans with unknown enum
+        values, missing fields, any JSON as input... exactly as given.
+        """
+        self._data.results.set_events(
+            experiment_id, copy.deepcopy(list(spans)), copy.deepcopy(list(summary_metrics))
+        )
+
+    @property
+    def projects(self) -> list[dict[str, Any]]:
+        """The wire projects served: those of the stored experiments, newest first."""
+        return make_projects(self._data.store.all())
+
     # ------------------------------------------------------------------ recording
 
     @property
@@ -218,7 +285,7 @@ class FakeLLMObs:
         return list(self._recorder.requests)
 
     def requests_to(self, endpoint: Endpoint) -> list[RecordedRequest]:
-        """The recorded requests to ``"experiments"`` or ``"analytics"``."""
+        """The recorded requests to one endpoint (``"experiments"``, ``"events"``...)."""
         return [record for record in self._recorder.requests if record.endpoint == endpoint]
 
     def reset_requests(self) -> None:
