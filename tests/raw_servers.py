@@ -186,6 +186,8 @@ class RawServer:
             self.closed_by_client += 1
         except (ConnectionError, asyncio.IncompleteReadError):
             self.closed_by_client += 1
+        except asyncio.CancelledError:
+            pass  # shut down by __aexit__: end quietly (asyncio logs a cancelled handler)
         finally:
             self.connections_closed += 1
             self._writers.discard(writer)
