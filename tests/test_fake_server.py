@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -24,6 +24,7 @@ from ddllmobs_async.testing import (
     make_experiment,
     make_experiments,
 )
+from ddllmobs_async.testing._timestamps import parse_ns
 from tests.fake_http import RATELIMIT_HEADERS, Reply, keys
 from tests.openapi import validate
 
@@ -209,6 +210,7 @@ async def test_auth_errors(
         reply = await analytics(http, server, request_body(), headers=headers)
     error = assert_error(reply, status)
     assert error["title"] == ("Forbidden" if status == 403 else "Unauthorized")
+    assert not error["detail"].startswith(error["title"])  # no "Forbidden: Forbidden: ..."
     assert all(name in reply.headers for name in RATELIMIT_HEADERS)
     assert server.requests[-1].status == status
 
@@ -545,23 +547,70 @@ async def test_empty_pages_still_carry_a_cursor(http: aiohttp.ClientSession) -> 
 # --------------------------------------------------------------------------- analytics
 
 EVENTS: list[dict[str, Any]] = [
-    {"experiment_id": "A", "label": "faithfulness", "score_value": 0.5, "timestamp": 1000,
-     "dataset_version": 1, "span_id": "s1"},
-    {"experiment_id": "A", "label": "faithfulness", "score_value": 1.0, "timestamp": 2000,
-     "dataset_version": 1, "span_id": "s2"},
-    {"experiment_id": "A", "label": "relevance", "score_value": 0.25, "timestamp": 3000,
-     "dataset_version": 2, "span_id": "s3"},
-    {"experiment_id": "B", "label": "faithfulness", "score_value": None, "timestamp": 4000,
-     "dataset_version": 1, "span_id": "s4"},
-    {"experiment_id": "B", "label": "relevance", "score_value": 0.75, "timestamp": 5000,
-     "dataset_version": 1, "span_id": "s5"},
-    {"experiment_id": "B", "label": "faithfulness", "score_value": 0.0, "timestamp": 6000,
-     "dataset_version": 2, "span_id": "s6"},
-    {"experiment_id": "C", "label": "relevance", "score_value": None, "timestamp": 7000,
-     "dataset_version": 1, "span_id": "s7"},
-    {"experiment_id": "C", "score_value": None, "timestamp": 8000,
-     "dataset_version": 1, "span_id": "s8"},
-]  # fmt: skip
+    {
+        "experiment_id": "A",
+        "label": "faithfulness",
+        "score_value": 0.5,
+        "timestamp": 1000,
+        "dataset_version": 1,
+        "span_id": "s1",
+    },
+    {
+        "experiment_id": "A",
+        "label": "faithfulness",
+        "score_value": 1.0,
+        "timestamp": 2000,
+        "dataset_version": 1,
+        "span_id": "s2",
+    },
+    {
+        "experiment_id": "A",
+        "label": "relevance",
+        "score_value": 0.25,
+        "timestamp": 3000,
+        "dataset_version": 2,
+        "span_id": "s3",
+    },
+    {
+        "experiment_id": "B",
+        "label": "faithfulness",
+        "score_value": None,
+        "timestamp": 4000,
+        "dataset_version": 1,
+        "span_id": "s4",
+    },
+    {
+        "experiment_id": "B",
+        "label": "relevance",
+        "score_value": 0.75,
+        "timestamp": 5000,
+        "dataset_version": 1,
+        "span_id": "s5",
+    },
+    {
+        "experiment_id": "B",
+        "label": "faithfulness",
+        "score_value": 0.0,
+        "timestamp": 6000,
+        "dataset_version": 2,
+        "span_id": "s6",
+    },
+    {
+        "experiment_id": "C",
+        "label": "relevance",
+        "score_value": None,
+        "timestamp": 7000,
+        "dataset_version": 1,
+        "span_id": "s7",
+    },
+    {
+        "experiment_id": "C",
+        "score_value": None,
+        "timestamp": 8000,
+        "dataset_version": 1,
+        "span_id": "s8",
+    },
+]
 
 
 @pytest.fixture
@@ -607,19 +656,31 @@ async def test_aggregate_grouped_by_two_fields(
     )
     assert result["hit_count"] == 8
     assert result["result"]["values"] == [
-        {"by": {"experiment_id": "A", "label": "faithfulness"},
-         "metrics": {"count": 2, "score_value": 0.75}},
-        {"by": {"experiment_id": "A", "label": "relevance"},
-         "metrics": {"count": 1, "score_value": 0.25}},
-        {"by": {"experiment_id": "B", "label": "faithfulness"},
-         "metrics": {"count": 2, "score_value": 0.0}},  # the None score is ignored
-        {"by": {"experiment_id": "B", "label": "relevance"},
-         "metrics": {"count": 1, "score_value": 0.75}},
-        {"by": {"experiment_id": "C", "label": None},  # missing field groups as null
-         "metrics": {"count": 1, "score_value": None}},
-        {"by": {"experiment_id": "C", "label": "relevance"},
-         "metrics": {"count": 1, "score_value": None}},  # no numbers at all -> null
-    ]  # fmt: skip
+        {
+            "by": {"experiment_id": "A", "label": "faithfulness"},
+            "metrics": {"count": 2, "score_value": 0.75},
+        },
+        {
+            "by": {"experiment_id": "A", "label": "relevance"},
+            "metrics": {"count": 1, "score_value": 0.25},
+        },
+        {
+            "by": {"experiment_id": "B", "label": "faithfulness"},
+            "metrics": {"count": 2, "score_value": 0.0},
+        },  # the None score is ignored
+        {
+            "by": {"experiment_id": "B", "label": "relevance"},
+            "metrics": {"count": 1, "score_value": 0.75},
+        },
+        {
+            "by": {"experiment_id": "C", "label": None},  # missing field groups as null
+            "metrics": {"count": 1, "score_value": None},
+        },
+        {
+            "by": {"experiment_id": "C", "label": "relevance"},
+            "metrics": {"count": 1, "score_value": None},
+        },  # no numbers at all -> null
+    ]
 
 
 async def test_aggregate_exclusion_time_range_dataset_version_and_limit(
@@ -652,7 +713,6 @@ async def test_aggregate_exclusion_time_range_dataset_version_and_limit(
     [
         ("*", 8),
         ("", 8),
-        ("some free text", 8),
         ("@experiment_id:B @label:faithfulness", 2),
         ("@score_value:0.5", 1),
         ('@experiment_id:"C"', 2),
@@ -667,6 +727,69 @@ async def test_search_query_terms(
 ) -> None:
     result = await run_aggregate(http, events_server, search={"query": query})
     assert result["hit_count"] == hits
+
+
+@pytest.mark.parametrize(
+    ("query", "hits"),
+    [
+        ("@experiment_id:A OR @experiment_id:C", 5),
+        ("@experiment_id:A AND @label:relevance", 1),
+        ("NOT @experiment_id:A", 5),
+        ("(@experiment_id:A OR @experiment_id:B) -@label:faithfulness", 2),
+        ("@experiment_id:(A OR B) @label:relevance", 2),
+        ("@span_id:s* -@span_id:s?", 0),
+        ("@score_value:>=0.5", 3),
+        ('@label:"relevance"', 3),
+    ],
+)
+async def test_search_query_boolean_syntax(
+    events_server: FakeLLMObs, http: aiohttp.ClientSession, query: str, hits: int
+) -> None:
+    result = await run_aggregate(http, events_server, search={"query": query})
+    assert result["hit_count"] == hits
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("some free text", "free text 'some'"),
+        ("@label:relevance or @label:faithfulness", "free text 'or'"),
+        ("(@label:relevance", "parenthesis at position 0 is never closed"),
+        ("@score_value:[0 TO 1]", "range '[0 TO 1]'"),
+    ],
+)
+async def test_search_query_not_understood_is_a_400_naming_it(
+    events_server: FakeLLMObs, http: aiohttp.ClientSession, query: str, named: str
+) -> None:
+    reply = await analytics(http, events_server, request_body(search={"query": query}))
+    assert reply.status == 400
+    (error,) = reply.json()["errors"]
+    assert named in error["detail"]
+    assert error["source"] == {"pointer": "/data/attributes/aggregate/search/query"}
+
+
+@pytest.mark.parametrize(
+    ("metric_keys", "keys"),
+    [("alias", ["n", "score_value", "avg_score"]), ("metric", ["count", "score_value"])],
+)
+async def test_buckets_key_metrics_by_alias_or_by_metric_name(
+    http: aiohttp.ClientSession, metric_keys: Any, keys: list[str]
+) -> None:
+    compute = [
+        {"metric": "count", "name": "n"},
+        {"metric": "score_value"},
+        {"metric": "score_value", "name": "avg_score"},
+    ]
+    async with FakeLLMObs(eval_events=EVENTS, metric_keys=metric_keys) as fake:
+        result = await run_aggregate(http, fake, compute=compute)
+    (bucket,) = result["result"]["values"]
+    assert list(bucket["metrics"]) == keys
+    assert bucket["metrics"]["score_value"] == pytest.approx(2.5 / 5)
+
+
+def test_metric_keys_option_is_checked() -> None:
+    with pytest.raises(ValueError, match="metric_keys"):
+        FakeLLMObs(metric_keys="label")  # type: ignore[arg-type]
 
 
 async def test_group_by_with_no_hits_has_no_buckets(
@@ -801,10 +924,25 @@ def test_make_experiment_defaults_and_overrides() -> None:
     assert experiment["type"] == "experiments"
     attributes = experiment["attributes"]
     assert set(attributes) == {
-        "aggregate_data", "author", "config", "created_at", "dataset_id", "dataset_name",
-        "dataset_version", "deleted_at", "description", "error", "experiment", "metadata",
-        "name", "parent_experiment_id", "project_id", "run_count", "status", "updated_at",
-    }  # fmt: skip
+        "aggregate_data",
+        "author",
+        "config",
+        "created_at",
+        "dataset_id",
+        "dataset_name",
+        "dataset_version",
+        "deleted_at",
+        "description",
+        "error",
+        "experiment",
+        "metadata",
+        "name",
+        "parent_experiment_id",
+        "project_id",
+        "run_count",
+        "status",
+        "updated_at",
+    }
     assert (attributes["name"], attributes["status"], attributes["error"]) == (
         "run-1",
         "failed",
@@ -847,9 +985,16 @@ def test_make_eval_events() -> None:
     assert {e["label"] for e in events} == {"faithfulness", "relevance"}
     for event in events:
         assert set(event) == {
-            "experiment_id", "span_id", "trace_id", "label", "score_value",
-            "dataset_version", "project_id", "dataset_id", "timestamp",
-        }  # fmt: skip
+            "experiment_id",
+            "span_id",
+            "trace_id",
+            "label",
+            "score_value",
+            "dataset_version",
+            "project_id",
+            "dataset_id",
+            "timestamp",
+        }
         assert event["score_value"] is None or 0.0 <= event["score_value"] <= 1.0
         assert isinstance(event["timestamp"], int)
     assert [e["experiment_id"] for e in events[:5]] == [experiments[0]["id"]] * 5
@@ -862,3 +1007,31 @@ def test_invalid_experiments_are_rejected() -> None:
         FakeLLMObs([make_experiment(id="x"), make_experiment(id="x")])
     with pytest.raises(ValueError, match="'id'"):
         FakeLLMObs([{"attributes": {}}])
+
+
+# --------------------------------------------------------------------------- anchored to now
+
+
+async def test_seeded_data_leads_up_to_now_so_recent_windows_find_it(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeLLMObs.seeded(n_experiments=25) as fake:
+        newest = max(parse_ns(e["attributes"]["created_at"]) for e in fake.experiments)
+        age = datetime.now(UTC).timestamp() - newest / 1e9
+        assert 0 < age < 3600  # not pinned to a date in the past
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        window = {"from": now_ms - 86_400_000, "to": now_ms}
+        result = await run_aggregate(http, fake, time=window)
+    assert 0 < result["hit_count"] <= len(fake.eval_events)
+    assert all(e["timestamp"] < now_ms for e in fake.eval_events)
+
+
+def test_seeded_data_is_reproducible_for_a_fixed_now() -> None:
+    now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = FakeLLMObs.seeded(n_experiments=5, seed=3, now=now)
+    again = FakeLLMObs.seeded(n_experiments=5, seed=3, now=now)
+    assert first.experiments == again.experiments
+    assert first.eval_events == again.eval_events
+    assert first.experiments[0]["attributes"]["created_at"] == "2030-01-02T02:59:05.000000000Z"
+    with pytest.raises(ValueError, match="aware"):
+        FakeLLMObs.seeded(n_experiments=1, now=datetime(2030, 1, 2))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypeGuard
 
 import attrs
 
 from ddllmobs_async.testing._jsonapi import ApiError
 from ddllmobs_async.testing._route import Call, FakeData, Route
+from ddllmobs_async.testing._search import Event, Predicate, compile_query, lookup
 
 ANALYTICS_PATH = "/api/v2/llm-obs/v1/experimentation/analytics"
 """Path of the experimentation analytics endpoint (``POST``)."""
@@ -19,35 +19,22 @@ ANALYTICS_PATH = "/api/v2/llm-obs/v1/experimentation/analytics"
 KNOWN_INDEXES = frozenset({"experiment-evals"})
 _AGGREGATE = "/data/attributes/aggregate"
 _INT32_MAX = 2_147_483_647
-_TERM = re.compile(r"^(-?)@([^:]+):(.*)$")
 
-Event = Mapping[str, Any]
+MetricKeys = Literal["alias", "metric"]
+"""How a bucket keys a computed value: by the compute's alias (its metric name if it has
+none), or always by the metric name. The API reference shows both."""
 
 
 @attrs.frozen
 class Compute:
-    """One requested metric and the key it is reported under."""
+    """One requested metric and its alias (``name``), if any."""
 
     metric: str
-    key: str
+    name: str | None
 
-
-@attrs.frozen
-class Term:
-    """One ``@field:value`` search term; ``negated`` for ``-@field:value``."""
-
-    field: str
-    value: str
-    negated: bool
-
-    def matches(self, event: Event) -> bool:
-        """Return whether ``event`` satisfies this term."""
-        actual = lookup(event, self.field)
-        if self.value == "*":
-            hit = actual is not None
-        else:
-            hit = actual is not None and _as_text(actual) == self.value
-        return hit != self.negated
+    def key(self, metric_keys: MetricKeys) -> str:
+        """The key of this compute's value in a bucket."""
+        return self.name or self.metric if metric_keys == "alias" else self.metric
 
 
 @attrs.frozen
@@ -56,7 +43,7 @@ class AnalyticsQuery:
 
     compute: tuple[Compute, ...]
     group_by: tuple[str, ...]
-    terms: tuple[Term, ...]
+    search: Predicate
     time_range: tuple[int, int] | None
     limit: int | None
     dataset_version: int | None
@@ -73,25 +60,7 @@ class AnalyticsQuery:
             self.dataset_version
         ):
             return False
-        return all(term.matches(event) for term in self.terms)
-
-
-def lookup(event: Event, field: str) -> Any:
-    """Return ``event[field]``, following dots into nested objects; ``None`` if absent."""
-    if field in event:
-        return event[field]
-    value: Any = event
-    for part in field.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _as_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return self.search(event)
 
 
 # --------------------------------------------------------------------------- validation
@@ -140,12 +109,12 @@ def parse_analytics_body(raw: bytes) -> AnalyticsQuery:
     aggregate = _object(attributes, "aggregate", _AGGREGATE)
     compute = _compute(aggregate)
     _check_indexes(aggregate)
-    terms = _terms(aggregate)
+    search = _search(aggregate)
     time_range = _time_range(aggregate)
     limit = _limit(aggregate)
     return AnalyticsQuery(
         compute=compute,
-        terms=terms,
+        search=search,
         time_range=time_range,
         limit=limit,
         group_by=_group_by(aggregate),
@@ -165,7 +134,7 @@ def _compute(aggregate: Mapping[str, Any]) -> tuple[Compute, ...]:
         name = item.get("name")
         if name is not None and not isinstance(name, str):
             raise _bad(f"{pointer}/{i}/name", "'name' must be a string.")
-        computes.append(Compute(metric=metric, key=name or metric))
+        computes.append(Compute(metric=metric, name=name or None))
     return tuple(computes)
 
 
@@ -176,18 +145,12 @@ def _check_indexes(aggregate: Mapping[str, Any]) -> None:
             raise _bad(f"{pointer}/{i}", f"Unknown index {index!r}.")
 
 
-def _terms(aggregate: Mapping[str, Any]) -> tuple[Term, ...]:
+def _search(aggregate: Mapping[str, Any]) -> Predicate:
     search = _object(aggregate, "search", f"{_AGGREGATE}/search")
     query = search.get("query")
     if not isinstance(query, str):
         raise _bad(f"{_AGGREGATE}/search/query", "'query' must be a string.")
-    terms = []
-    for word in query.split():
-        match = _TERM.match(word)
-        if match:
-            negated, field, value = match.groups()
-            terms.append(Term(field=field, value=value.strip('"'), negated=bool(negated)))
-    return tuple(terms)
+    return compile_query(query)
 
 
 def _time_range(aggregate: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -242,12 +205,17 @@ def _dataset_version(aggregate: Mapping[str, Any]) -> int | None:
 # --------------------------------------------------------------------------- aggregation
 
 
-def aggregate(events: Iterable[Event], query: AnalyticsQuery) -> dict[str, Any]:
+def aggregate(
+    events: Iterable[Event], query: AnalyticsQuery, metric_keys: MetricKeys = "alias"
+) -> dict[str, Any]:
     """Run ``query`` over ``events`` and return the full response document."""
     matched = [event for event in events if query.selects(event)]
     buckets = _buckets(matched, query.group_by)
     values = [
-        {"by": by, "metrics": {c.key: _metric(c.metric, members) for c in query.compute}}
+        {
+            "by": by,
+            "metrics": {c.key(metric_keys): _metric(c.metric, members) for c in query.compute},
+        }
         for by, members in buckets
     ]
     if query.limit is not None:
@@ -297,7 +265,7 @@ def _metric(metric: str, events: Sequence[Event]) -> float | int | None:
 
 
 def _aggregate(data: FakeData, call: Call) -> dict[str, Any]:
-    return aggregate(data.events, parse_analytics_body(call.body))
+    return aggregate(data.events, parse_analytics_body(call.body), data.metric_keys)
 
 
 ANALYTICS_ROUTE = Route(

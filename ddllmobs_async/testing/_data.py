@@ -6,7 +6,7 @@ import functools
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ddllmobs_async.testing._timestamps import format_ns, parse_ns, shift_ns, to_epoch_ms
@@ -28,6 +28,7 @@ _DATASET_NAMES = ("support-tickets", "faq-golden", "adversarial-prompts")
 _BRANCHES = ("main", "main", "feature/retrieval", "release/2026.07")
 _USERS = (("Jane Doe", "jane.doe"), ("Ravi Patel", "ravi.patel"), ("Mei Chen", "mei.chen"))
 _FRACTION_DIGITS = (9, 0, 6)
+_NEWEST_AGE = timedelta(minutes=5)
 
 _ATTRIBUTE_NAMES = frozenset(
     {
@@ -150,6 +151,22 @@ def make_experiments(
     experiments = [_seeded_experiment(rng, i, created[i], datasets, project_id) for i in range(n)]
     _link_baselines(experiments)
     return experiments
+
+
+def newest_created_before(now: datetime) -> str:
+    """``created_at`` of the newest seeded experiment when the data leads up to ``now``.
+
+    Five minutes before it, so that the eval events a few seconds after every experiment
+    lie in the past too.
+
+    Raises:
+        ValueError: If ``now`` is naive.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime, e.g. datetime.now(UTC)")
+    anchor = now - _NEWEST_AGE
+    ns = int(anchor.timestamp()) * 1_000_000_000 + anchor.microsecond * 1000
+    return format_ns(ns, 9)
 
 
 def _uuid(rng: random.Random) -> str:

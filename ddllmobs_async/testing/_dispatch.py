@@ -95,9 +95,9 @@ class Dispatcher:
 
     def _authenticate(self, request: web.Request) -> None:
         if request.headers.get("DD-API-KEY") != self.api_key:
-            raise ApiError(403, "Forbidden: missing or invalid DD-API-KEY.", header="DD-API-KEY")
+            raise ApiError(403, "Missing or invalid DD-API-KEY.", header="DD-API-KEY")
         if request.headers.get("DD-APPLICATION-KEY") != self.app_key:
-            detail = "Unauthorized: missing or invalid DD-APPLICATION-KEY."
+            detail = "Missing or invalid DD-APPLICATION-KEY."
             raise ApiError(401, detail, header="DD-APPLICATION-KEY")
 
 

@@ -16,6 +16,8 @@ import attrs
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from ddllmobs_async.testing._analytics import MetricKeys
+    from ddllmobs_async.testing._events import ResultsData
     from ddllmobs_async.testing._experiments import ExperimentStore, LastPageAfter
 
 _PARAMETER = re.compile(r"\{(\w+)\}")
@@ -30,6 +32,8 @@ class FakeData:
     max_page_size: int
     last_page_after: LastPageAfter
     empty_pages_every: int | None
+    results: ResultsData
+    metric_keys: MetricKeys = "alias"
 
 
 @attrs.frozen

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from ddllmobs_async.testing._analytics import ANALYTICS_PATH
+from ddllmobs_async.testing._analytics import ANALYTICS_PATH, MetricKeys
 from ddllmobs_async.testing._app import LocalServer
 from ddllmobs_async.testing._data import (
     DEFAULT_PROJECT_ID,
@@ -20,6 +21,7 @@ from ddllmobs_async.testing._data import (
     FAKE_APP_KEY,
     make_eval_events,
     make_experiments,
+    newest_created_before,
 )
 from ddllmobs_async.testing._dispatch import Dispatcher
 from ddllmobs_async.testing._events import (
@@ -99,6 +101,9 @@ class FakeLLMObs:
         projects_end: The same for the projects listing (default ``"no-meta"``).
         summary_pages: Which events pages carry the experiment's summary metrics:
             ``"every"`` (default), ``"first"`` or ``"last"`` (the others send ``[]``).
+        metric_keys: How analytics buckets key a computed value: ``"alias"`` (the
+            compute's ``name``, else its metric; the default) or ``"metric"`` (always the
+            metric name, as in the API reference's example response).
 
     The experiment-events endpoint (``GET /api/v2/llm-obs/v3/experiments/{id}/events``)
     serves spans built from the same data: one root span per dataset record, carrying
@@ -126,9 +131,12 @@ class FakeLLMObs:
         events_end: EndOfPages = "null",
         projects_end: EndOfPages = "no-meta",
         summary_pages: SummaryPages = "every",
+        metric_keys: MetricKeys = "alias",
     ) -> None:
         _check_options(rate_limit, latency, max_page_size, last_page_after, empty_pages_every)
         check_results_options(events_end, projects_end, summary_pages)
+        if metric_keys not in ("alias", "metric"):
+            raise ValueError(f"metric_keys must be 'alias' or 'metric', not {metric_keys!r}")
         self.project_id = project_id
         self._data = FakeData(
             store=ExperimentStore(experiments),
@@ -139,6 +147,7 @@ class FakeLLMObs:
             results=ResultsData(
                 events_end=events_end, projects_end=projects_end, summary_pages=summary_pages
             ),
+            metric_keys=metric_keys,
         )
         self._recorder = Recorder()
         self._faults = FaultQueue()
@@ -162,9 +171,14 @@ class FakeLLMObs:
         seed: int = 0,
         project_id: str = DEFAULT_PROJECT_ID,
         events_per_experiment: int = 4,
+        now: datetime | None = None,
         **kwargs: Any,
     ) -> FakeLLMObs:
         """Return a fake serving :func:`make_experiments` data and its eval events.
+
+        The data is anchored to ``now``: the newest experiment was created a few minutes
+        before it and the others every hour or so before that, so windows like "the last
+        24 hours" find data. The same seed and ``now`` give the same data.
 
         Args:
             n_experiments: Number of experiments (some soft-deleted, see
@@ -172,9 +186,16 @@ class FakeLLMObs:
             seed: Seed for the data.
             project_id: Project of every experiment.
             events_per_experiment: Eval events per experiment.
+            now: The moment the data leads up to (an aware datetime); default: the
+                current time.
             **kwargs: Any other :class:`FakeLLMObs` option.
         """
-        experiments = make_experiments(n_experiments, seed=seed, project_id=project_id)
+        experiments = make_experiments(
+            n_experiments,
+            seed=seed,
+            project_id=project_id,
+            newest_created_at=newest_created_before(now or datetime.now(UTC)),
+        )
         events = make_eval_events(experiments, per_experiment=events_per_experiment, seed=seed)
         return cls(experiments, events, project_id=project_id, **kwargs)
 
