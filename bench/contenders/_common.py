@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import json
 import os
 import resource
 import statistics
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ API_KEY = "bench-api-key"
 APP_KEY = "bench-app-key"
 LIST_PATH = "/api/v2/llm-obs/v1/experiments"
 ANALYTICS_PATH = "/api/v2/llm-obs/v1/experimentation/analytics"
-WORKLOADS = ("stream", "structure", "aggregate", "ratelimited")
+EVENTS_PATH = "/api/v2/llm-obs/v3/experiments/{experiment_id}/events"
+WORKLOADS = ("stream", "events", "structure", "aggregate", "ratelimited", "batch")
 
 
 @dataclass
@@ -67,6 +70,11 @@ def project_id(total: int) -> str:
     return f"bench-{total}"
 
 
+def experiment_id(total: int) -> str:
+    """The fake server's experiment ``bench-<total>`` has ``total`` spans."""
+    return f"bench-{total}"
+
+
 def aggregate_body() -> dict[str, Any]:
     """The JSON:API analytics request every contender sends (same as the library's query)."""
     return {
@@ -102,6 +110,21 @@ def parse_args(name: str, argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--page-work", type=float, default=0.0, help="stream: ms of async work after each page"
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=0.0,
+        help="ms: run a heartbeat task at this interval and report the longest loop stall",
+    )
+    parser.add_argument(
+        "--json", choices=("orjson", "stdlib"), default="orjson", help="raw_aiohttp: JSON parser"
+    )
+    parser.add_argument(
+        "--batch-api",
+        choices=("gather", "many"),
+        default="gather",
+        help="batch: one asyncio.gather of aggregate() calls, or aggregate_many (ddllmobs)",
     )
     parser.add_argument("--profile", default="", help="write a pyinstrument profile here")
     return parser.parse_args(argv)
@@ -145,6 +168,8 @@ def main(name: str, workloads: dict[str, Workload], argv: list[str] | None = Non
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
             result.error = f"{type(exc).__name__}: {exc}"[:300]
+    if args.workload in ("stream", "events"):
+        result.extra["target_items"] = args.total
     result.peak_rss = peak_rss()
     sys.stdout.write("RESULT " + orjson.dumps(asdict(result)).decode() + "\n")
     sys.stdout.flush()
@@ -178,6 +203,114 @@ async def time_batch(
         times.append(clock.elapsed())
     result.elapsed = statistics.median(times)
     result.extra["times"] = times
+
+
+def json_loads(kind: str) -> Callable[[bytes], Any]:
+    """``orjson.loads`` or the standard library's ``json.loads`` (a plain install)."""
+    return orjson.loads if kind == "orjson" else json.loads
+
+
+def json_dumps(kind: str) -> Callable[[Any], bytes]:
+    if kind == "orjson":
+        return orjson.dumps
+    return lambda obj: json.dumps(obj, separators=(",", ":")).encode()
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(interval_ms: float, result: Result) -> AsyncIterator[None]:
+    """Measure event-loop stalls: a task sleeps ``interval_ms`` over and over.
+
+    A stall is how much later than asked the task woke up: the time some callback held the
+    loop (decoding a page, building models...). Recorded in ``result.extra``: ``stall_max``,
+    ``stall_p99`` (seconds) and ``stalls_over_10ms``. ``interval_ms`` 0 measures nothing.
+    """
+    if not interval_ms:
+        yield
+        return
+    interval = interval_ms / 1000
+    stalls: list[float] = []
+
+    async def beat() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(interval)
+            stalls.append(max(time.perf_counter() - before - interval, 0.0))
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        ordered = sorted(stalls) or [0.0]
+        result.extra["stall_max"] = ordered[-1]
+        result.extra["stall_p99"] = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        result.extra["stalls_over_10ms"] = sum(1 for s in ordered if s > 0.010)
+        result.extra["heartbeats"] = len(stalls)
+        # the largest ones, for the typical stall per page (the runner knows the page count)
+        result.extra["stalls_top"] = [round(s, 6) for s in ordered[-2000:]]
+
+
+class BatchProbe:
+    """What a batch of waiting calls holds: GC collections and objects alive per waiting call.
+
+    ``start()`` before the batch, ``sample()`` once while the calls wait (from a side task, see
+    :func:`run_batch`), ``finish()`` after. The sampling pause (``gc.get_objects()`` walks the
+    heap) is subtracted from the batch time by the caller.
+    """
+
+    def __init__(self) -> None:
+        self.paused = 0.0
+        self.objects_before = 0
+        self.collections_before = [0, 0, 0]
+        self.extra: dict[str, Any] = {}
+
+    def start(self) -> None:
+        gc.collect()
+        self.objects_before = len(gc.get_objects())
+        self.collections_before = [s["collections"] for s in gc.get_stats()]
+
+    def sample(self, waiting: int) -> None:
+        start = time.perf_counter()
+        alive = len(gc.get_objects()) - self.objects_before
+        self.extra["tasks_alive_at_sample"] = waiting
+        self.extra["objects_per_waiting_call"] = alive / max(waiting, 1)
+        self.paused += time.perf_counter() - start
+
+    def finish(self) -> None:
+        after = [s["collections"] for s in gc.get_stats()]
+        self.extra["gc_collections"] = [
+            a - b for a, b in zip(after, self.collections_before, strict=True)
+        ]
+
+
+async def run_batch(
+    args: argparse.Namespace, result: Result, batch: Callable[[], Awaitable[None]]
+) -> None:
+    """Time one cold batch of ``args.count`` calls (no warm-up); probe it while it waits."""
+    probe = BatchProbe()
+    probe.start()
+
+    async def sample_when_all_wait() -> None:
+        # Three loop iterations: the batch's tasks are created, then each has run its first
+        # step (the first `concurrency` calls are on the wire, the others wait their turn).
+        for _ in range(3):
+            await asyncio.sleep(0)
+        probe.sample(len(asyncio.all_tasks()) - 2)  # not this task, not the main one
+
+    clock = Stopwatch()
+    sampler = asyncio.create_task(sample_when_all_wait())
+    try:
+        await batch()
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+    result.elapsed = clock.elapsed() - probe.paused
+    probe.finish()
+    result.extra.update(probe.extra)
+    result.extra["sampling_pause"] = probe.paused
 
 
 class Stopwatch:

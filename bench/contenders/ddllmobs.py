@@ -1,14 +1,20 @@
-"""ddllmobs_async through its public API (structuring: the internal page converter)."""
+"""ddllmobs_async through its public API only.
+
+``DDLLMOBS_NO_ORJSON=1`` in the environment (set by the runner's "plain install" rows) makes
+the library use the standard library's ``json``, as without the ``speedups`` extra.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import importlib
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
 import ddllmobs_async as dd
 from bench.contenders._common import (
@@ -17,11 +23,28 @@ from bench.contenders._common import (
     Result,
     Stopwatch,
     current_rss,
+    experiment_id,
+    heartbeat,
     main,
     project_id,
     read_page,
+    run_batch,
     time_batch,
 )
+
+
+def _page_parser() -> Callable[[bytes], Any]:
+    """``ddllmobs_async.parse_experiment_page`` (public, being added by the lead)."""
+    public: Callable[[bytes], Any] | None = getattr(dd, "parse_experiment_page", None)
+    if public is not None:
+        return public
+    # TEMPORARY: the private converter until parse_experiment_page is public; remove then.
+    for name in ("ddllmobs_async._converters.experiments", "ddllmobs_async._converters"):
+        with contextlib.suppress(ImportError):
+            private = getattr(importlib.import_module(name), "structure_experiment_page", None)
+            if private is not None:
+                return cast("Callable[[bytes], Any]", private)
+    raise RuntimeError("n/a: ddllmobs_async.parse_experiment_page missing")
 
 
 def _query() -> dd.AggregateQuery:
@@ -33,15 +56,27 @@ def _query() -> dd.AggregateQuery:
     )
 
 
-async def stream(args: argparse.Namespace, result: Result) -> None:
-    async with dd.LLMObsClient(
-        api_key=API_KEY, app_key=APP_KEY, base_url=args.url, max_concurrency=64
-    ) as client:
+def _client(args: argparse.Namespace, max_concurrency: int) -> dd.LLMObsClient:
+    return dd.LLMObsClient(
+        api_key=API_KEY, app_key=APP_KEY, base_url=args.url, max_concurrency=max_concurrency
+    )
+
+
+async def _consume(
+    args: argparse.Namespace, result: Result, items: Callable[..., AsyncIterator[Any]]
+) -> None:
+    """Count the items of a stream; the optional page work and the budget between pages.
+
+    With ``--heartbeat``, one page is streamed first, unmeasured (connection, first-use
+    costs): the stall measured is the steady state's.
+    """
+    if args.heartbeat:
+        async for _item in items(max_items=args.page_size):
+            pass
+    async with heartbeat(args.heartbeat, result):
         clock = Stopwatch(args.budget)
         rss = 0
-        async for _exp in client.list_experiments(
-            project_id=project_id(args.total), page_size=args.page_size, prefetch=args.prefetch
-        ):
+        async for _item in items():
             result.items += 1
             if result.items % args.page_size == 0:
                 if args.page_work:
@@ -51,40 +86,48 @@ async def stream(args: argparse.Namespace, result: Result) -> None:
                     result.truncated = True
                     break
         result.elapsed = clock.elapsed()
-        result.requests = -(-result.items // args.page_size)
-        result.extra["rss_sampled_max"] = rss
+    result.requests = -(-result.items // args.page_size)
+    result.extra["rss_sampled_max"] = rss
 
 
-def _page_structurer() -> Callable[[bytes], Any] | None:
-    """``ddllmobs_async._converters.structure_experiment_page`` if this version has it."""
-    try:
-        module = importlib.import_module("ddllmobs_async._converters")
-    except ImportError:
-        return None
-    func: Callable[[bytes], Any] | None = getattr(module, "structure_experiment_page", None)
-    return func
+async def stream(args: argparse.Namespace, result: Result) -> None:
+    async with _client(args, 64) as client:
+        items = functools.partial(
+            client.list_experiments,
+            project_id=project_id(args.total),
+            page_size=args.page_size,
+            prefetch=args.prefetch,
+        )
+        await _consume(args, result, items)
 
 
-def _count(page: Any) -> int:
-    for attr in ("experiments", "data", "items"):
-        value = getattr(page, attr, None)
-        if value is not None:
-            return len(value)
-    return len(page)
+def _events_method(client: dd.LLMObsClient) -> Callable[..., AsyncIterator[Any]] | None:
+    # issue 13 adds list_experiment_events; until then the row reads "n/a"
+    method: Callable[..., AsyncIterator[Any]] | None = getattr(
+        client, "list_experiment_events", None
+    )
+    return method
+
+
+async def events(args: argparse.Namespace, result: Result) -> None:
+    async with _client(args, 64) as client:
+        list_events = _events_method(client)
+        if list_events is None:
+            result.error = "n/a: LLMObsClient.list_experiment_events not in this version"
+            return
+        items = functools.partial(list_events, experiment_id(args.total), page_size=args.page_size)
+        await _consume(args, result, items)
 
 
 async def structure(args: argparse.Namespace, result: Result) -> None:
-    structure_page = _page_structurer()
-    if structure_page is None:
-        result.error = "n/a: ddllmobs_async._converters.structure_experiment_page missing"
-        return
+    parse = _page_parser()
     raw = await read_page(args.page_file)
     times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        page = structure_page(raw)
+        page = parse(raw)
         times.append(time.perf_counter() - start)
-        result.items = _count(page)
+        result.items = len(page.experiments)
         del page
     result.elapsed = statistics.median(times)
     result.extra["times"] = times
@@ -94,9 +137,7 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
     query = _query()
     # The client's own max_concurrency is the one bound (a user's semaphore on top would be a
     # second one); raw aiohttp and the official client bound theirs with a semaphore.
-    async with dd.LLMObsClient(
-        api_key=API_KEY, app_key=APP_KEY, base_url=args.url, max_concurrency=args.concurrency
-    ) as client:
+    async with _client(args, args.concurrency) as client:
 
         async def one() -> None:
             res = await client.aggregate(query)
@@ -106,15 +147,35 @@ async def aggregate(args: argparse.Namespace, result: Result) -> None:
         result.requests = args.count
 
 
+async def batch(args: argparse.Namespace, result: Result) -> None:
+    query = _query()
+    async with _client(args, args.concurrency) as client:
+
+        async def gathered() -> None:
+            results = await asyncio.gather(*(client.aggregate(query) for _ in range(args.count)))
+            result.items = sum(len(r.buckets) for r in results)
+
+        async def many() -> None:
+            results = await client.aggregate_many(
+                [query] * args.count, concurrency=args.concurrency
+            )
+            result.items = sum(len(r.buckets) for r in results if isinstance(r, dd.AggregateResult))
+
+        await run_batch(args, result, many if args.batch_api == "many" else gathered)
+        result.requests = args.count
+
+
 if __name__ == "__main__":
     raise SystemExit(
         main(
             "ddllmobs",
             {
                 "stream": stream,
+                "events": events,
                 "structure": structure,
                 "aggregate": aggregate,
                 "ratelimited": aggregate,
+                "batch": batch,
             },
         )
     )

@@ -48,6 +48,7 @@ from bench.contenders._common import (
     Result,
     Stopwatch,
     current_rss,
+    experiment_id,
     main,
     project_id,
     read_page,
@@ -73,6 +74,7 @@ def configuration(url: str) -> Any:
     config.api_key["appKeyAuth"] = APP_KEY
     config.unstable_operations["list_llm_obs_experiments"] = True
     config.unstable_operations["aggregate_llm_obs_experimentation"] = True
+    config.unstable_operations["list_llm_obs_experiment_events"] = True
     config.enable_retry = True
     config.max_retries = 10
     return config
@@ -109,6 +111,31 @@ async def stream(args: argparse.Namespace, result: Result) -> None:
             page = await api.list_llm_obs_experiments(**kwargs)
             result.requests += 1
             for _item in page.data:
+                result.items += 1
+            meta = getattr(page, "meta", None)
+            cursor = getattr(meta, "after", None) if meta is not None else None
+            rss = max(rss, current_rss())
+            if not cursor:
+                break
+            if clock.over_budget():
+                result.truncated = True
+                break
+            kwargs["page_cursor"] = cursor
+        result.elapsed = clock.elapsed()
+        result.extra["rss_sampled_max"] = rss
+
+
+async def events(args: argparse.Namespace, result: Result) -> None:
+    """``list_llm_obs_experiment_events``, following ``meta.after`` by hand (no paginator)."""
+    async with AsyncApiClient(configuration(args.url)) as api_client:
+        api = observability_api(api_client)
+        clock = Stopwatch(args.budget)
+        kwargs: dict[str, Any] = {"page_limit": args.page_size}
+        rss = 0
+        while True:
+            page = await api.list_llm_obs_experiment_events(experiment_id(args.total), **kwargs)
+            result.requests += 1
+            for _span in page.data.attributes.spans:
                 result.items += 1
             meta = getattr(page, "meta", None)
             cursor = getattr(meta, "after", None) if meta is not None else None
@@ -169,6 +196,7 @@ if __name__ == "__main__":
             "official",
             {
                 "stream": stream,
+                "events": events,
                 "structure": structure,
                 "aggregate": aggregate,
                 "ratelimited": aggregate,
