@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import Literal
 
 from ddllmobs_async.testing._analytics import ANALYTICS_ROUTE
+from ddllmobs_async.testing._events import EVENTS_ROUTE
 from ddllmobs_async.testing._experiments import EXPERIMENTS_ROUTE
+from ddllmobs_async.testing._projects import PROJECTS_ROUTE
 from ddllmobs_async.testing._route import Route
 
-Endpoint = Literal["experiments", "analytics"]
+Endpoint = Literal["experiments", "analytics", "events", "projects"]
 
 ROUTES: tuple[Route, ...] = (
     EXPERIMENTS_ROUTE,
     ANALYTICS_ROUTE,
+    EVENTS_ROUTE,
+    PROJECTS_ROUTE,
 )
 
 ENDPOINTS: tuple[str, ...] = tuple(route.endpoint for route in ROUTES)
