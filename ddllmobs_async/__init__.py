@@ -10,6 +10,7 @@ async with dd.LLMObsClient() as client:
 """
 
 from ddllmobs_async._client import LLMObsClient
+from ddllmobs_async._converters.experiments import parse_experiment_page
 from ddllmobs_async._ratelimit import RateLimitInfo
 from ddllmobs_async._retry import RetryEvent, RetryPolicy
 from ddllmobs_async._version import __version__
@@ -25,6 +26,7 @@ from ddllmobs_async.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServerError,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "Project",
     "RateLimitError",
     "RateLimitInfo",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryEvent",
     "RetryPolicy",
@@ -92,4 +95,5 @@ __all__ = [
     "SpanStatus",
     "TimeRange",
     "__version__",
+    "parse_experiment_page",
 ]

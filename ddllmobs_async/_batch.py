@@ -1,9 +1,16 @@
-"""Batch helpers: many lookups or aggregates at once, in input order, under the client's bounds."""
+"""Batch helpers: many lookups or aggregates at once, in input order, under the client's bounds.
+
+Concurrency is structured: every helper runs its calls in a ``TaskGroup``, so when it returns
+or raises, nothing it started is still running. A failure raises the first
+:class:`LLMObsError` itself, not an ``ExceptionGroup``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from ddllmobs_async._constants import IDS_PER_REQUEST
@@ -11,6 +18,7 @@ from ddllmobs_async.errors import LLMObsError
 from ddllmobs_async.models import (
     AggregateQuery,
     AggregateResult,
+    Bucket,
     Compute,
     Experiment,
     ExperimentComparison,
@@ -19,8 +27,10 @@ from ddllmobs_async.models import (
 )
 
 T = TypeVar("T")
-ListChunk = Callable[[list[str]], AsyncIterator[Experiment]]
+ListChunk = Callable[[list[str]], AsyncGenerator[Experiment]]
 Aggregate = Callable[[AggregateQuery], Awaitable[AggregateResult]]
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def unique_ids(ids: Iterable[str]) -> list[str]:
@@ -34,15 +44,45 @@ def unique_ids(ids: Iterable[str]) -> list[str]:
     return result
 
 
+def check_plain_id(argument: str, value: object) -> None:
+    """An id pasted into a search query must be a plain id (no query syntax can ride along)."""
+    if not isinstance(value, str) or not _PLAIN_ID.fullmatch(value):
+        raise ValueError(
+            f"{argument} must hold plain ids (letters, digits, '-', '_'), got {value!r}"
+        )
+
+
+async def run_all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await ``coroutines`` concurrently; results in order. The first failure cancels the
+    rest, and is raised itself once they have all ended."""
+    pending = list(coroutines)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in pending]
+    except BaseExceptionGroup as failures:
+        first = _first_error(failures)
+    else:
+        return [task.result() for task in tasks]
+    raise first
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 async def get_experiments(ids: Sequence[str], list_chunk: ListChunk) -> ExperimentLookup:
     """Fetch ``ids`` in chunks of ``IDS_PER_REQUEST`` concurrently; keep the input order."""
     chunks = [list(ids[i : i + IDS_PER_REQUEST]) for i in range(0, len(ids), IDS_PER_REQUEST)]
 
     async def fetch(chunk: list[str]) -> list[Experiment]:
-        return [experiment async for experiment in list_chunk(chunk)]
+        async with aclosing(list_chunk(chunk)) as experiments:
+            return [experiment async for experiment in experiments]
 
     found: dict[str, Experiment] = {}
-    for experiments in await asyncio.gather(*(fetch(chunk) for chunk in chunks)):
+    for experiments in await run_all(fetch(chunk) for chunk in chunks):
         found.update((experiment.id, experiment) for experiment in experiments)
     return ExperimentLookup(
         experiments=[found[i] for i in ids if i in found],
@@ -65,12 +105,14 @@ async def run_bounded(
                     return error
                 raise
 
-    tasks = [asyncio.ensure_future(one(call)) for call in calls]
+    return await run_all(one(call) for call in calls)
+
+
+def _score(bucket: Bucket, compute: Compute) -> Any:
     try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:  # the first failure cancels what is still queued
-            task.cancel()
+        return bucket.value(compute)
+    except KeyError:
+        return None  # the server sent no value for this group
 
 
 async def compare_experiments(
@@ -92,9 +134,9 @@ async def compare_experiments(
             [compute], [index], f"@experiment_id:{experiment_id}", group_by=[group_by], time=time
         )
         result = await aggregate(query)
-        return {str(b.by.get(group_by)): b.metrics.get("value") for b in result.buckets}
+        return {str(b.by.get(group_by)): _score(b, compute) for b in result.buckets}
 
-    results = await asyncio.gather(*(scores_of(i) for i in everyone))
+    results = await run_all(scores_of(i) for i in everyone)
     return ExperimentComparison(
         baseline_id=baseline_id,
         metric=metric,

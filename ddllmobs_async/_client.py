@@ -1,71 +1,70 @@
-"""``LLMObsClient``: configuration and the two endpoints, on top of the session manager."""
+"""``LLMObsClient``: configuration and lifecycle; its methods come per endpoint family."""
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
-from contextlib import aclosing
 from types import TracebackType
-from typing import Any, Self
-from urllib.parse import urlsplit
+from typing import Self
 
 import aiohttp
 
-from ddllmobs_async import _batch
 from ddllmobs_async import _constants as const
-from ddllmobs_async._converters import (
-    structure_aggregate_result,
-    structure_experiment_page,
-    unstructure_aggregate_query,
-)
-from ddllmobs_async._pagination import iter_items, iter_pages, read_ahead
-from ddllmobs_async._query import check_paging, experiment_filters, page_params
+from ddllmobs_async._endpoints.analytics import AnalyticsEndpoints
+from ddllmobs_async._endpoints.events import EventEndpoints
+from ddllmobs_async._endpoints.experiments import ExperimentEndpoints
+from ddllmobs_async._endpoints.projects import ProjectEndpoints
 from ddllmobs_async._ratelimit import RateLimitInfo
 from ddllmobs_async._retry import RetryPolicy
 from ddllmobs_async._session import SessionManager
-from ddllmobs_async.errors import LLMObsError
-from ddllmobs_async.models import (
-    AggregateQuery,
-    AggregateResult,
-    Experiment,
-    ExperimentComparison,
-    ExperimentLookup,
-    ExperimentPage,
-    TimeRange,
-)
+from ddllmobs_async._validation import check_base_url, check_count, check_key, check_positive
 
 
-class LLMObsClient:
+class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, ProjectEndpoints):
     """Async client for Datadog's LLM Observability Experiments API.
 
     Create one per application and share it: it owns one connection pool, one rate-limit
     gate and one concurrency bound for every request made through it.
 
     ```python
-    async with LLMObsClient() as client:          # keys from DD_API_KEY / DD_APP_KEY
-        async for exp in client.list_experiments(project_id="..."):
-            print(exp.name)
+    import asyncio
+
+    import ddllmobs_async as dd
+
+
+    async def main() -> None:
+        async with dd.LLMObsClient() as client:  # keys from DD_API_KEY / DD_APP_KEY
+            async for exp in client.list_experiments(project_id="...", max_items=3):
+                print(exp.name)
+
+
+    asyncio.run(main())
     ```
+
+    Where requests go: an explicit ``base_url`` or ``site`` argument (not both); else
+    ``DD_LLMOBS_BASE_URL`` (or ``DDLLMOBS_BASE_URL``), which ``ddllmobs fake-server``
+    prints; else ``DD_SITE``; else ``datadoghq.com``.
 
     Args:
         api_key: Datadog API key; defaults to ``DD_API_KEY``.
         app_key: Datadog application key; defaults to ``DD_APP_KEY`` (or
             ``DD_APPLICATION_KEY``).
-        site: Datadog site, e.g. ``datadoghq.eu``; defaults to ``DD_SITE``, else
-            ``datadoghq.com``.
-        base_url: Overrides the site (a proxy, the fake server). Must be ``https`` unless
-            the host is loopback.
-        timeout: Seconds allowed for each attempt.
+        site: Datadog site, e.g. ``datadoghq.eu``.
+        base_url: The API root instead of a site (a proxy, the fake server). Must be
+            ``https`` unless the host is loopback; no user info.
+        timeout: Seconds allowed for each attempt (finite).
         max_retries: Retries per call (0 disables); ignored when ``retry_policy`` is given.
         max_concurrency: Requests in flight at once, across every caller of this client.
-        session: An ``aiohttp.ClientSession`` to use as-is; the client never closes it.
+        session: An open ``aiohttp.ClientSession`` to use as-is; the client never closes it.
         retry_policy: Full control over retries and rate-limit waits.
+        max_empty_pages: A stream fails with :class:`ResponseValidationError` after more
+            empty pages than this in a row (each carrying a new cursor).
+        max_response_bytes: Largest decoded body accepted; a larger one fails the call with
+            :class:`ResponseTooLargeError` (not retried).
 
     Raises:
         ValueError: Missing keys (naming the environment variables), an unknown site
-            (listing the valid ones), a plain-http non-loopback ``base_url``, bad numbers.
+            (listing the valid ones), both ``site`` and ``base_url``, a bad ``base_url``,
+            keys with control characters, bad numbers, a closed ``session``.
     """
 
     def __init__(
@@ -80,26 +79,34 @@ class LLMObsClient:
         max_concurrency: int = const.DEFAULT_MAX_CONCURRENCY,
         session: aiohttp.ClientSession | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_empty_pages: int = const.DEFAULT_MAX_EMPTY_PAGES,
+        max_response_bytes: int = const.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         api_key, app_key = _resolve_keys(api_key, app_key)
-        self._site = resolve_site(site) if base_url is None else None
-        self._base_url = _check_base_url(base_url) if base_url else f"https://{self._site_host()}"
-        _check_positive("timeout", timeout)
-        _check_count("max_concurrency", max_concurrency)
+        self._site, self._base_url = resolve_endpoint(site=site, base_url=base_url)
+        check_positive("timeout", timeout)
+        check_count("max_concurrency", max_concurrency)
+        check_count("max_response_bytes", max_response_bytes)
+        if isinstance(max_empty_pages, bool) or not isinstance(max_empty_pages, int):
+            raise TypeError(f"max_empty_pages must be an int, got {max_empty_pages!r}")
+        if max_empty_pages < 0:
+            raise ValueError(f"max_empty_pages must be >= 0, got {max_empty_pages}")
+        if session is not None and session.closed:
+            raise ValueError("session is closed: pass an open aiohttp.ClientSession")
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise TypeError("retry_policy must be a RetryPolicy")
         policy = retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
+        self._max_empty_pages = max_empty_pages
         self._session = SessionManager(
             base_url=self._base_url,
             api_key=api_key,
             app_key=app_key,
             timeout=float(timeout),
             max_concurrency=max_concurrency,
+            max_response_bytes=max_response_bytes,
             policy=policy,
             session=session,
         )
-
-    def _site_host(self) -> str:
-        assert self._site is not None
-        return const.SITE_API_HOSTS[self._site]
 
     def __repr__(self) -> str:
         return f"LLMObsClient(base_url={self._base_url!r})"
@@ -111,7 +118,7 @@ class LLMObsClient:
 
     @property
     def site(self) -> str | None:
-        """The Datadog site in use, or ``None`` when ``base_url`` was given."""
+        """The Datadog site in use, or ``None`` when a base URL is used instead."""
         return self._site
 
     @property
@@ -144,223 +151,24 @@ class LLMObsClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connection pool (a ``session=`` passed in is left open)."""
+        """Stop the client's background work and close its connection pool.
+
+        After it returns, nothing the client started sends a request. A ``session=`` passed
+        in is left open. The client stays usable: a later call opens a new pool.
+        """
         await self._session.close()
 
-    # --- list experiments ---------------------------------------------------------------
 
-    async def list_experiments(
-        self,
-        *,
-        project_id: str | None = None,
-        dataset_id: str | None = None,
-        ids: Iterable[str] | None = None,
-        name: str | None = None,
-        experiment: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        parent_experiment_ids: Iterable[str] | None = None,
-        is_deleted: bool | None = None,
-        include_user_data: bool = False,
-        include_dataset_names: bool = False,
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-        prefetch: int = 0,
-    ) -> AsyncGenerator[Experiment]:
-        """Stream experiments, newest first, fetching pages lazily as you iterate.
-
-        Page N+1 is requested only when you reach the end of page N (unless ``prefetch``
-        says otherwise); ``break`` or ``aclose()`` stops fetching. Arguments are validated
-        before the first request.
-
-        Args:
-            project_id: Experiments of this project (this or ``dataset_id`` is required).
-            dataset_id: Experiments run on this dataset.
-            ids: Only these experiment ids (sent as repeated ``filter[id]``).
-            name: Exact run name.
-            experiment: Logical experiment name shared by all its runs.
-            metadata: Experiments whose metadata contains all these key/value pairs.
-            parent_experiment_ids: Experiments run against any of these baselines.
-            is_deleted: ``True`` for soft-deleted experiments only.
-            include_user_data: Fill :attr:`Experiment.author`.
-            include_dataset_names: Fill :attr:`Experiment.dataset_name`.
-            page_size: Items per request, 1..5000 (server default 5000).
-            cursor: Resume from this cursor (``ExperimentPage.next_cursor`` or
-                ``LLMObsError.cursor``).
-            max_items: Stop after this many experiments.
-            prefetch: Pages to fetch in the background while you work through the current
-                one (0, the default, fetches only on demand). ``prefetch=1`` overlaps the
-                next request with your processing; each page held costs its memory.
-
-        Raises:
-            LLMObsError: Any failure after retries; its ``cursor`` says where to resume.
-        """
-        pages = self.list_experiment_pages(
-            project_id=project_id, dataset_id=dataset_id, ids=ids, name=name,
-            experiment=experiment, metadata=metadata,
-            parent_experiment_ids=parent_experiment_ids, is_deleted=is_deleted,
-            include_user_data=include_user_data, include_dataset_names=include_dataset_names,
-            page_size=page_size, cursor=cursor, max_items=max_items, prefetch=prefetch,
-        )  # fmt: skip
-        async with aclosing(pages):
-            async for experiment_item in iter_items(pages):
-                yield experiment_item
-
-    async def list_experiment_pages(
-        self,
-        *,
-        project_id: str | None = None,
-        dataset_id: str | None = None,
-        ids: Iterable[str] | None = None,
-        name: str | None = None,
-        experiment: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        parent_experiment_ids: Iterable[str] | None = None,
-        is_deleted: bool | None = None,
-        include_user_data: bool = False,
-        include_dataset_names: bool = False,
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-        prefetch: int = 0,
-    ) -> AsyncGenerator[ExperimentPage]:
-        """Stream whole pages (same arguments as :meth:`list_experiments`).
-
-        Each :class:`ExperimentPage` carries ``next_cursor``: store it after processing the
-        page and pass it back as ``cursor=`` to resume an interrupted job.
-        """
-        filters = experiment_filters(
-            project_id=project_id, dataset_id=dataset_id, ids=ids, name=name,
-            experiment=experiment, metadata=metadata,
-            parent_experiment_ids=parent_experiment_ids, is_deleted=is_deleted,
-            include_user_data=include_user_data, include_dataset_names=include_dataset_names,
-        )  # fmt: skip
-        check_paging(page_size=page_size, cursor=cursor, max_items=max_items, prefetch=prefetch)
-
-        async def fetch_page(page_cursor: str | None, limit: int | None) -> ExperimentPage:
-            return await self._session.request_json(
-                "GET",
-                const.EXPERIMENTS_PATH,
-                functools.partial(structure_experiment_page, cursor=page_cursor),
-                params=filters + page_params(limit, page_cursor),
-            )
-
-        pages = iter_pages(fetch_page, page_size=page_size, cursor=cursor, max_items=max_items)
-        if prefetch:
-            pages = read_ahead(pages, prefetch)
-        async with aclosing(pages):
-            async for page in pages:
-                yield page
-                del page  # not held while the next page is fetched (see _pagination.iter_items)
-
-    # --- aggregate ----------------------------------------------------------------------
-
-    async def aggregate(self, query: AggregateQuery) -> AggregateResult:
-        """Run an analytics aggregation over experimentation data.
-
-        Raises:
-            TypeError: ``query`` is not an :class:`AggregateQuery`.
-            LLMObsError: Any failure after retries.
-        """
-        if not isinstance(query, AggregateQuery):
-            raise TypeError(f"query must be an AggregateQuery, got {type(query).__name__}")
-        return await self._session.request_json(
-            "POST",
-            const.ANALYTICS_PATH,
-            structure_aggregate_result,
-            body=unstructure_aggregate_query(query),
-        )
-
-    # --- batch helpers ------------------------------------------------------------------
-
-    async def get_experiments(
-        self,
-        ids: Iterable[str],
-        *,
-        project_id: str | None = None,
-        dataset_id: str | None = None,
-        is_deleted: bool | None = None,
-        include_user_data: bool = False,
-        include_dataset_names: bool = False,
-    ) -> ExperimentLookup:
-        """Fetch many experiments by id: chunked ``filter[id]`` requests, run concurrently.
-
-        Ids are sent 100 per request (short URLs), all chunks at once under the client's
-        ``max_concurrency``. Results keep the order of ``ids`` (duplicates collapse); ids the
-        API did not return are listed in :attr:`ExperimentLookup.missing`. The API needs
-        ``project_id`` or ``dataset_id`` here too.
-        """
-        wanted = _batch.unique_ids(ids)
-        experiment_filters(
-            project_id=project_id, dataset_id=dataset_id, ids=wanted, name=None,
-            experiment=None, metadata=None, parent_experiment_ids=None, is_deleted=is_deleted,
-            include_user_data=include_user_data, include_dataset_names=include_dataset_names,
-        )  # fmt: skip
-
-        def list_chunk(chunk: list[str]) -> AsyncIterator[Experiment]:
-            return self.list_experiments(
-                project_id=project_id, dataset_id=dataset_id, ids=chunk, is_deleted=is_deleted,
-                include_user_data=include_user_data, include_dataset_names=include_dataset_names,
-            )  # fmt: skip
-
-        return await _batch.get_experiments(wanted, list_chunk)
-
-    async def aggregate_many(
-        self,
-        queries: Iterable[AggregateQuery],
-        *,
-        concurrency: int | None = None,
-        return_exceptions: bool = False,
-    ) -> list[AggregateResult | LLMObsError]:
-        """Run many aggregates concurrently; results in the order of ``queries``.
-
-        Args:
-            queries: The queries (validated before any request is sent).
-            concurrency: At most this many of these queries in flight (the client's
-                ``max_concurrency`` bounds it too).
-            return_exceptions: Put each failed query's :class:`LLMObsError` in its slot
-                instead of raising the first one (and cancelling the rest).
-        """
-        batch = list(queries)
-        for position, query in enumerate(batch):
-            if not isinstance(query, AggregateQuery):
-                raise TypeError(f"queries[{position}] must be an AggregateQuery")
-        if concurrency is not None:
-            _check_count("concurrency", concurrency)
-        calls = [functools.partial(self.aggregate, query) for query in batch]
-        return await _batch.run_bounded(
-            calls, concurrency=concurrency, return_exceptions=return_exceptions
-        )
-
-    async def compare_experiments(
-        self,
-        experiment_ids: Iterable[str],
-        *,
-        baseline_id: str | None = None,
-        metric: str = "score_value",
-        index: str = "experiment-evals",
-        group_by: str = "label",
-        time: TimeRange | None = None,
-    ) -> ExperimentComparison:
-        """How did these runs score against their baseline?
-
-        Runs one aggregate per experiment (and one for the baseline), averaging ``metric``
-        per ``group_by`` value (by default per eval ``label``), and returns the scores side
-        by side with :meth:`ExperimentComparison.delta` to read differences. A run's
-        baseline is usually its :attr:`Experiment.parent_experiment_id`; without
-        ``baseline_id`` the first of ``experiment_ids`` is the baseline.
-        """
-        runs = _batch.unique_ids(experiment_ids)
-        if baseline_id is None:
-            if not runs:
-                raise ValueError("experiment_ids must name at least one experiment")
-            baseline_id, *runs = runs
-        if not isinstance(baseline_id, str) or not baseline_id:
-            raise ValueError("baseline_id must be a non-empty experiment id")
-        return await _batch.compare_experiments(
-            runs, self.aggregate, baseline_id=baseline_id,
-            metric=metric, index=index, group_by=group_by, time=time,
-        )  # fmt: skip
+def resolve_endpoint(*, site: str | None, base_url: str | None) -> tuple[str | None, str]:
+    """(site, base URL) from the arguments, else the environment; see :class:`LLMObsClient`."""
+    if site is not None and base_url is not None:
+        raise ValueError("pass either site= or base_url=, not both")
+    if base_url is None and site is None:
+        base_url = next((os.environ[n] for n in const.BASE_URL_ENVS if os.environ.get(n)), None)
+    if base_url is not None:
+        return None, check_base_url(base_url)
+    name = resolve_site(site)
+    return name, f"https://{const.SITE_API_HOSTS[name]}"
 
 
 def resolve_site(site: str | None) -> str:
@@ -389,37 +197,9 @@ def _resolve_keys(api_key: str | None, app_key: str | None) -> tuple[str, str]:
             raise TypeError(f"{argument} must be a string")
         if not value:
             missing.append(f"{argument}= (or set {' or '.join(env_names)})")
+        else:
+            check_key(argument, value)
         found.append(value or "")
     if missing:
         raise ValueError("missing Datadog keys: pass " + " and ".join(missing))
     return found[0], found[1]
-
-
-def _check_base_url(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("base_url must use https (plain http is only allowed for loopback hosts)")
-    if parts.query or parts.fragment:
-        raise ValueError("base_url must not have a query string or fragment")
-    return base_url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host in const.LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_positive(argument: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{argument} must be a number > 0, got {value!r}")
-
-
-def _check_count(argument: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{argument} must be an int >= 1, got {value!r}")

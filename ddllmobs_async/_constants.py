@@ -7,11 +7,16 @@ from typing import Final
 #: Paths of the two endpoints this library wraps.
 EXPERIMENTS_PATH: Final = "/api/v2/llm-obs/v1/experiments"
 ANALYTICS_PATH: Final = "/api/v2/llm-obs/v1/experimentation/analytics"
+EXPERIMENT_EVENTS_PATH: Final = "/api/v2/llm-obs/v3/experiments/{experiment_id}/events"
+PROJECTS_PATH: Final = "/api/v2/llm-obs/v1/projects"
 
 #: Environment variables read when keys / site are not passed explicitly.
 API_KEY_ENV: Final = "DD_API_KEY"
 APP_KEY_ENVS: Final = ("DD_APP_KEY", "DD_APPLICATION_KEY")
 SITE_ENV: Final = "DD_SITE"
+#: The API root to use instead of a site (a proxy, ``ddllmobs fake-server``); the second
+#: spelling is accepted too. It beats ``DD_SITE``; explicit arguments beat both.
+BASE_URL_ENVS: Final = ("DD_LLMOBS_BASE_URL", "DDLLMOBS_BASE_URL")
 
 DEFAULT_SITE: Final = "datadoghq.com"
 
@@ -54,6 +59,12 @@ RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 # Pagination.
 MAX_PAGE_SIZE: Final = 5000
+# Empty pages in a row (each with a new cursor) after which a stream fails instead of
+# following the server for ever.
+DEFAULT_MAX_EMPTY_PAGES: Final = 10
+
+# Largest decoded response body accepted (a decompression bomb fails instead of filling RAM).
+DEFAULT_MAX_RESPONSE_BYTES: Final = 256 * 2**20
 # filter[id] values per request when fetching experiments by id (keeps URLs short).
 IDS_PER_REQUEST: Final = 100
 

@@ -21,9 +21,10 @@ def experiment_filters(
     is_deleted: bool | None,
     include_user_data: bool,
     include_dataset_names: bool,
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, str]] | None:
     """Validate the filters and encode them as (repeatable) query parameters.
 
+    ``None`` when the filters can match nothing (an empty list of ids): no request is needed.
     Raises ``ValueError`` / ``TypeError`` naming the argument, before any request.
     """
     if project_id is None and dataset_id is None:
@@ -31,14 +32,14 @@ def experiment_filters(
     params: list[tuple[str, str]] = []
     _add_text(params, "filter[project_id]", "project_id", project_id)
     _add_text(params, "filter[dataset_id]", "dataset_id", dataset_id)
-    for value in _text_list("ids", ids):
-        params.append(("filter[id]", value))
+    id_values = _text_list("ids", ids)
+    params.extend(("filter[id]", value) for value in id_values)
     _add_text(params, "filter[name]", "name", name)
     _add_text(params, "filter[experiment]", "experiment", experiment)
     if metadata is not None:
         params.append(("filter[metadata]", encode_metadata(metadata)))
-    for value in _text_list("parent_experiment_ids", parent_experiment_ids):
-        params.append(("filter[parent_experiment_id]", value))
+    parent_ids = _text_list("parent_experiment_ids", parent_experiment_ids)
+    params.extend(("filter[parent_experiment_id]", value) for value in parent_ids)
     if is_deleted is not None:
         params.append(("filter[is_deleted]", _bool("is_deleted", is_deleted)))
     if include_user_data:
@@ -47,6 +48,10 @@ def experiment_filters(
         params.append(
             ("include[dataset_names]", _bool("include_dataset_names", include_dataset_names))
         )
+    if (ids is not None and not id_values) or (
+        parent_experiment_ids is not None and not parent_ids
+    ):
+        return None
     return params
 
 
@@ -83,7 +88,7 @@ def encode_metadata(metadata: Mapping[str, Any] | str) -> str:
     """A metadata mapping as the compact JSON object string the API expects."""
     if isinstance(metadata, str):
         try:
-            decoded = json.loads(metadata)
+            decoded = json.loads(metadata, parse_constant=_reject_constant)
         except ValueError:
             decoded = None
         if not isinstance(decoded, dict):
@@ -92,9 +97,17 @@ def encode_metadata(metadata: Mapping[str, Any] | str) -> str:
     if not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a mapping, got {type(metadata).__name__}")
     try:
-        return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            dict(metadata), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError) as err:
-        raise ValueError(f"metadata must be JSON-serializable: {err}") from None
+        raise ValueError(
+            f"metadata must be JSON-serializable (no NaN or infinity): {err}"
+        ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _add_text(params: list[tuple[str, str]], key: str, argument: str, value: str | None) -> None:

@@ -2,76 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+import contextlib
+import gc
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import attrs
 
-from ddllmobs_async._converters import decode_json, gc_paused, loads, structure_error_details
-from ddllmobs_async._ratelimit import RateLimitInfo, parse_rate_limit, parse_retry_after
-from ddllmobs_async.errors import APIError, LLMObsError, RateLimitError, error_class_for
+from ddllmobs_async._converters.errors import structure_error_details
+from ddllmobs_async._json import decode_json, loads_or_none
+from ddllmobs_async._ratelimit import parse_rate_limit, server_wait
+from ddllmobs_async.errors import APIError, RateLimitError, error_class_for
 
-T = TypeVar("T")
-
-
-@attrs.frozen
-class DeferredError:
-    """A schema error found inside the retry loop, to be raised after it (never retried)."""
-
-    error: LLMObsError
-
-
-# Below this size a body decodes into a few dozen objects: pausing the GC (a context manager
-# per response) costs more than any collection it could spare.
+# Below this size a body decodes into a few dozen objects: pausing the GC costs more than
+# any collection it could spare.
 _PAUSE_GC_FROM_BYTES = 64 * 1024
 
 
-def interpret_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    parse: Callable[[Any], T],
-    *,
-    method: str,
-    path: str,
-) -> T | DeferredError:
-    """``parse`` of a 2xx answer's decoded JSON; anything else raises its ``LLMObsError``.
+@attrs.frozen
+class Answer:
+    """An HTTP answer, read completely (its connection already released)."""
 
-    An unreadable body raises here (inside the retry loop: it is retried). ``parse``'s own
-    errors (schema problems) are returned as :class:`DeferredError` instead, for the caller
-    to raise after the loop, so they are never retried. For a large body (a page), decoding
-    and ``parse`` share one GC pause.
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def decoded_body(answer: Answer, *, method: str, path: str) -> Any:
+    """The decoded JSON of a 2xx answer; anything else raises its ``LLMObsError``.
+
+    Raises:
+        APIError: A non-2xx status (the subclass for that status).
+        ResponseValidationError: The body is not JSON.
     """
-    if not 200 <= status < 300:
-        raise api_error(status, headers, body, method=method, path=path)
-    if len(body) < _PAUSE_GC_FROM_BYTES:
-        return _decode_and_parse(body, status, parse)
-    with gc_paused():
-        # the decoded JSON is freed on return, while the GC is still paused, so no
-        # collection ever walks it
-        return _decode_and_parse(body, status, parse)
+    if not 200 <= answer.status < 300:
+        raise api_error(answer, method=method, path=path)
+    with gc_paused(len(answer.body)):
+        return decode_json(answer.body, status=answer.status)
 
 
-def _decode_and_parse(body: bytes, status: int, parse: Callable[[Any], T]) -> T | DeferredError:
-    data = decode_json(body, status=status)
-    try:
-        return parse(data)
-    except LLMObsError as error:
-        return DeferredError(error)
-
-
-def api_error(
-    status: int, headers: Mapping[str, str], body: bytes, *, method: str, path: str
-) -> APIError:
+def api_error(answer: Answer, *, method: str, path: str) -> APIError:
     """The typed error for a non-2xx answer, carrying Datadog's error details."""
-    details = structure_error_details(_loads_or_none(body))
+    status, headers, body = answer.status, answer.headers, answer.body
+    details = structure_error_details(loads_or_none(body))
     if status == 429:
-        info = parse_rate_limit(headers)
         return RateLimitError(
             status,
             details,
-            retry_after=_server_wait(info, headers),
-            rate_limit=info,
+            retry_after=server_wait(headers),
+            rate_limit=parse_rate_limit(headers),
             method=method,
             path=path,
             headers=headers,
@@ -89,16 +68,20 @@ def api_error(
     return error
 
 
-def _server_wait(info: RateLimitInfo | None, headers: Mapping[str, str]) -> float | None:
-    if info is not None and info.reset is not None:
-        return info.reset
-    return parse_retry_after(headers)
+@contextlib.contextmanager
+def gc_paused(body_size: int) -> Iterator[None]:
+    """Pause the cyclic GC while a large body is decoded or structured.
 
-
-def _loads_or_none(body: bytes) -> Any:
-    if not body:
-        return None
+    A 5000-item page allocates tens of thousands of containers at once; with the GC on, that
+    triggers dozens of collections walking the page being built and the previous one (still
+    alive while the consumer reads it). Nothing made here is cyclic, so no garbage is missed.
+    A GC the caller disabled stays disabled; nested pauses are no-ops.
+    """
+    if body_size < _PAUSE_GC_FROM_BYTES or not gc.isenabled():
+        yield
+        return
+    gc.disable()
     try:
-        return loads(body)
-    except ValueError:
-        return None
+        yield
+    finally:
+        gc.enable()

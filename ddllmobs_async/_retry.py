@@ -1,14 +1,14 @@
-"""Retry policy: the decision, the delay (``backoff`` primitives) and the one retry loop.
+"""Retry policy: what to retry and how long to wait (``backoff`` primitives), as pure functions.
 
-The decision and the delay are small pure functions; :func:`retry_call` is the only loop.
+The one loop that uses them is ``SessionManager.request_json``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TypeVar, TypeVarTuple, Unpack
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 import backoff
@@ -21,19 +21,16 @@ from ddllmobs_async._constants import (
     DEFAULT_RATE_LIMIT_JITTER,
     RETRYABLE_STATUSES,
 )
-from ddllmobs_async._responses import DeferredError
 from ddllmobs_async.errors import (
     APIConnectionError,
     APIError,
     LLMObsError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
 )
 
 logger = logging.getLogger("ddllmobs_async")
-
-T = TypeVar("T")
-Args = TypeVarTuple("Args")
 
 
 @attrs.frozen(kw_only=True)
@@ -58,8 +55,15 @@ class RetryEvent:
 
 
 def _check_non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be a number >= 0, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"RetryPolicy.{attribute.name} must be a finite number >= 0, got {value!r}"
+        )
 
 
 def _to_statuses(statuses: Iterable[int]) -> frozenset[int]:
@@ -71,7 +75,8 @@ class RetryPolicy:
     """How the client retries: pass one as ``LLMObsClient(retry_policy=...)``.
 
     Retried: 429, 500, 502, 503, 504, connection errors, timeouts, and 2xx bodies that are
-    cut short or not JSON. Never other 4xx. Every retry counts against ``max_retries``.
+    cut short or not JSON. Never other 4xx, nor a body over ``max_response_bytes``. Every
+    retry counts against ``max_retries``, every answered 429 included.
 
     Attributes:
         max_retries: Retries per call after the first attempt; 0 disables retrying.
@@ -109,20 +114,19 @@ class RetryPolicy:
         return delays
 
 
-def is_retryable(error: LLMObsError, policy: RetryPolicy) -> bool:
-    """Whether an attempt that failed with ``error`` may be tried again."""
+def should_retry(error: LLMObsError, failures: int, policy: RetryPolicy) -> bool:
+    """Whether a call whose ``failures``-th attempt failed with ``error`` tries again."""
+    if failures > policy.max_retries:
+        return False
+    if isinstance(error, RateLimitError):
+        wait = error.retry_after
+        return 429 in policy.retry_statuses and (wait is None or wait <= policy.max_rate_limit_wait)
     if isinstance(error, APIError):
         return error.status in policy.retry_statuses
-    # Inside the retry loop a ResponseValidationError means an unreadable body (cut short,
-    # not JSON); schema problems are found after the loop and are never retried.
+    if isinstance(error, ResponseTooLargeError):
+        return False  # the same answer would be too large again
+    # An unreadable body (cut short, not JSON) or no answer at all: worth another try.
     return isinstance(error, APIConnectionError | ResponseValidationError)
-
-
-def rate_limit_wait(error: RateLimitError, policy: RetryPolicy, rng: random.Random) -> float | None:
-    """Seconds to wait after a 429 that said how long; ``None`` if it did not say."""
-    if error.retry_after is None:
-        return None
-    return error.retry_after + rng.uniform(0, policy.rate_limit_jitter)
 
 
 def retry_delay(
@@ -133,67 +137,13 @@ def retry_delay(
     The server's own wait on a 429 is honoured and only ever jittered *up*; everything
     else takes the next step of the exponential schedule with full jitter.
     """
-    if isinstance(error, RateLimitError):
-        server_wait = rate_limit_wait(error, policy, rng)
-        if server_wait is not None:
-            return server_wait
+    if isinstance(error, RateLimitError) and error.retry_after is not None:
+        return error.retry_after + rng.uniform(0, policy.rate_limit_jitter)
     return float(backoff.full_jitter(next(schedule)))
 
 
-async def retry_call(
-    attempt: Callable[[Unpack[Args]], Awaitable[T | DeferredError]],
-    *args: *Args,
-    policy: RetryPolicy,
-    sleep: Callable[[float], Awaitable[None]],
-    method: str,
-    path: str,
-    rng: random.Random,
-    on_wait: Callable[[float], None],
-    on_rate_limited: Callable[[float], None],
-) -> T:
-    """Run ``attempt(*args)`` until it succeeds, fails for good, or retries run out.
-
-    ``attempt`` raises :class:`LLMObsError` on failure, or returns a :class:`DeferredError`
-    for a failure that must never be retried (raised here, after the loop). A 429 whose wait
-    exceeds ``policy.max_rate_limit_wait`` is raised at once. ``on_rate_limited`` gets every
-    429's wait so the caller can close its rate-limit gate; ``on_wait`` is told every sleep.
-    """
-    schedule: Iterator[float] | None = None  # built on the first failure: most calls never fail
-    failures = 0
-    while True:
-        try:
-            outcome = await attempt(*args)
-        except LLMObsError as error:
-            failures += 1
-            if not is_retryable(error, policy) or failures > policy.max_retries:
-                raise
-            if schedule is None:
-                schedule = policy.backoff_delays()
-            wait = retry_delay(error, schedule, policy, rng)
-            if isinstance(error, RateLimitError):
-                if error.retry_after is not None and error.retry_after > policy.max_rate_limit_wait:
-                    raise
-                on_rate_limited(wait)
-            _announce(
-                policy,
-                RetryEvent(
-                    attempt=failures,
-                    wait=wait,
-                    error=error,
-                    status=getattr(error, "status", None),
-                    method=method,
-                    path=path,
-                ),
-            )
-            on_wait(wait)
-            await sleep(wait)
-            continue
-        if isinstance(outcome, DeferredError):
-            raise outcome.error
-        return outcome
-
-
-def _announce(policy: RetryPolicy, event: RetryEvent) -> None:
+def announce_retry(policy: RetryPolicy, event: RetryEvent) -> None:
+    """Log a retry and tell the policy's ``on_retry`` hook."""
     logger.info(
         "retrying %s %s after %s (attempt %d of %d) in %.2fs",
         event.method,

@@ -1,9 +1,9 @@
-"""The session manager: the only code that touches aiohttp.
+"""The session manager: the only code that touches aiohttp, and the one request loop.
 
 It owns one ``ClientSession`` per client (created lazily inside the running loop), bounds the
-requests in flight with a semaphore, passes every attempt through the rate-limit gate and runs
-the retry loop. Bodies are read completely before the connection is released, so nothing
-upstream ever holds an open response.
+requests in flight, passes every attempt through the rate-limit gate and retries. Bodies are
+read completely (and at most ``max_response_bytes`` of them) before the connection is
+released, so nothing upstream ever holds an open response.
 """
 
 from __future__ import annotations
@@ -12,21 +12,29 @@ import asyncio
 import platform
 import random
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
-from ddllmobs_async._converters import dumps
-from ddllmobs_async._ratelimit import RateLimitGate, WaitTooLong
-from ddllmobs_async._responses import DeferredError, interpret_response
-from ddllmobs_async._retry import RetryPolicy, retry_call
+from ddllmobs_async._gate import RateLimitGate, WaitTooLong
+from ddllmobs_async._json import dumps
+from ddllmobs_async._responses import Answer, decoded_body, gc_paused
+from ddllmobs_async._retry import (
+    RetryEvent,
+    RetryPolicy,
+    announce_retry,
+    retry_delay,
+    should_retry,
+)
 from ddllmobs_async._version import __version__
 from ddllmobs_async.errors import (
     APIConnectionError,
     APITimeoutError,
+    LLMObsError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
 )
 
@@ -50,6 +58,7 @@ class SessionManager:
         app_key: str,
         timeout: float,
         max_concurrency: int,
+        max_response_bytes: int,
         policy: RetryPolicy,
         session: aiohttp.ClientSession | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -65,28 +74,18 @@ class SessionManager:
         self._json_headers = {**self._headers, **_JSON_CONTENT}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_concurrency = max_concurrency
+        self._max_response_bytes = max_response_bytes
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._finalizer: (
-            weakref.finalize[[aiohttp.ClientSession, asyncio.AbstractEventLoop], SessionManager]
-            | None
-        ) = None
+        self._finalizer: weakref.finalize[Any, SessionManager] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._sleep = sleep
         self._rng = random.Random()
         self.policy = policy
-        self.gate = RateLimitGate(sleep=sleep)
-        self._waits = _WaitTally()
-        # Bound once (neither refers back to this manager, so no reference cycle): a bound
-        # method made per request would be one more object alive across its awaits.
-        self._on_wait = self._waits.add
-        self._on_rate_limited = self.gate.hold
-
-    @property
-    def total_wait(self) -> float:
-        """Seconds spent so far in retry sleeps and rate-limit holds."""
-        return self._waits.seconds
+        self.gate = RateLimitGate(max_wait=policy.max_rate_limit_wait)
+        self.total_wait = 0.0  # seconds spent in retry sleeps and at the gate
 
     def __repr__(self) -> str:
         return f"SessionManager(base_url={self._base_url!r})"
@@ -96,54 +95,9 @@ class SessionManager:
         """True when there is no open session (never opened, or closed)."""
         return self._session is None or self._session.closed
 
-    def _client_session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is not None and self._owns_session and not self._session.closed:
-            if loop is not self._loop:
-                raise RuntimeError(
-                    "this LLMObsClient's connections belong to another event loop: close it "
-                    "(`async with` / `await client.close()`) in the loop that used it, or "
-                    "create one client per loop"
-                )
-            return self._session
-        if self._session is None or (self._owns_session and self._session.closed):
-            # Born inside the loop that uses it. A client closed in one asyncio.run() and
-            # used again in the next also needs a semaphore of the new loop.
-            if self._loop is not None and loop is not self._loop:
-                self._semaphore = asyncio.Semaphore(self._max_concurrency)
-            self._loop = loop
-            connector = aiohttp.TCPConnector(
-                limit=self._max_concurrency,
-                limit_per_host=self._max_concurrency,
-                ttl_dns_cache=DNS_CACHE_TTL,
-                keepalive_timeout=KEEPALIVE_TIMEOUT,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                timeout=self._timeout,
-                raise_for_status=False,
-            )
-            # aiohttp silently resends a GET once when a kept-alive connection drops; our
-            # retry loop is the only retry layer, so every attempt is counted and paced.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
-            self._session = session
-            self._owns_session = True
-            # Dropped without close() while its loop runs: close it then, not warn later.
-            self._finalizer = weakref.finalize(self, _close_abandoned, session, loop)
-            self._finalizer.atexit = False
-        return self._session
+    # --- the request loop ---------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Close the session if this manager created it; a caller's session is left open."""
-        if self._session is not None and self._owns_session:
-            session, self._session = self._session, None
-            if self._finalizer is not None:
-                self._finalizer.detach()
-            await session.close()
-
-    def request_json(
+    async def request_json(
         self,
         method: str,
         path: str,
@@ -151,109 +105,247 @@ class SessionManager:
         *,
         params: QueryParams | None = None,
         body: Any = None,
-    ) -> Awaitable[T]:
-        """Send a request (with retries); awaiting it gives ``parse`` of its decoded JSON body.
+    ) -> T:
+        """Send a request until it succeeds or fails for good; return ``parse`` of its JSON.
 
-        Not a coroutine itself: it hands back the retry loop's, so a request in flight is one
-        coroutine fewer (and the request body's dict is not kept alive next to its bytes).
+        Each attempt waits at the gate, is sent, and its answer is checked and decoded; a
+        failure is retried when the policy says so, after a backoff step or the server's
+        wait. ``parse`` runs once, after the loop: a body of the wrong shape is never retried.
         """
         payload = None if body is None else dumps(body)
-        # The plain function and its arguments, not a bound method, partial or closure: at high
-        # concurrency every object alive across an await feeds the GC's young generation.
-        return retry_call(
-            SessionManager._attempt, self, method, path, params, payload, parse,
-            policy=self.policy, sleep=self._sleep, method=method, path=path, rng=self._rng,
-            on_wait=self._on_wait, on_rate_limited=self._on_rate_limited,
-        )  # fmt: skip
+        schedule: Iterator[float] | None = None
+        failures = 0
+        while True:
+            try:
+                answer = await self._send(method, path, params, payload, retry=failures > 0)
+                data = decoded_body(answer, method=method, path=path)
+            except LLMObsError as error:
+                failures += 1
+                if not should_retry(error, failures, self.policy):
+                    raise
+                schedule = schedule or self.policy.backoff_delays()
+                wait = retry_delay(error, schedule, self.policy, self._rng)
+                status = getattr(error, "status", None)
+                event = RetryEvent(
+                    attempt=failures,
+                    wait=wait,
+                    error=error,
+                    status=status,
+                    method=method,
+                    path=path,
+                )
+                announce_retry(self.policy, event)
+                self.total_wait += wait
+                await self._sleep(wait)
+                continue
+            with gc_paused(len(answer.body)):
+                return parse(data)
 
-    async def _attempt(
+    async def _send(
         self,
         method: str,
         path: str,
         params: QueryParams | None,
         payload: bytes | None,
-        parse: Callable[[Any], T],
-    ) -> T | DeferredError:
-        """One attempt: concurrency bound, rate-limit gate, send, observe, interpret.
-
-        One coroutine for all of it. The answer is read completely and the connection released
-        before it is interpreted.
-        """
+        *,
+        retry: bool,
+    ) -> Answer:
+        """One attempt: concurrency bound, rate-limit gate, send, read the whole answer."""
         session = self._client_session()  # first: it may renew the semaphore for a new loop
         async with self._semaphore:
-            if not self.gate.try_acquire():
-                self._waits.add(await self._pass_gate(method, path))
-            observed = False
+            await self._pass_gate(method, path, retry=retry)
+            sent_at = asyncio.get_running_loop().time()
+            answered = False
             try:
-                try:
-                    async with session.request(
-                        method,
-                        self._base_url + path,
-                        params=params,
-                        data=payload,
-                        headers=self._request_headers(json_body=payload is not None),
-                        timeout=self._timeout,
-                        allow_redirects=False,
-                        raise_for_status=False,  # a caller's session may say otherwise
-                    ) as response:
-                        status = response.status
-                        headers = response.headers
-                        try:
-                            body = await response.read()
-                        except aiohttp.ClientPayloadError as err:
-                            raise ResponseValidationError(
-                                f"response body of {method} {path} was cut short", status=status
-                            ) from err
-                except TimeoutError as err:
-                    raise APITimeoutError(
-                        f"{method} {path} timed out after {self._timeout.total}s"
-                    ) from err
-                except aiohttp.ClientError as err:
-                    raise APIConnectionError(f"{method} {path} failed: {_describe(err)}") from err
-                self.gate.observe(headers, status=status)
-                observed = True
+                answer = await self._exchange(session, method, path, params, payload)
+                self.gate.observe(answer.headers, status=answer.status, sent_at=sent_at)
+                answered = True
+                return answer
             finally:
-                if not observed:
+                if not answered:
                     self.gate.abandon()
-        return interpret_response(status, headers, body, parse, method=method, path=path)
 
-    async def _pass_gate(self, method: str, path: str) -> float:
+    async def _pass_gate(self, method: str, path: str, *, retry: bool) -> None:
         try:
-            return await self.gate.acquire(self.policy.max_rate_limit_wait)
+            self.total_wait += await self.gate.acquire(first=retry)
         except WaitTooLong as held:
-            # The known window resets later than the caller accepts to wait: fail now, as a
-            # 429 with the same reset would, instead of hanging silently.
-            raise RateLimitError(
-                429, [], retry_after=held.seconds, rate_limit=self.gate.latest,
-                method=method, path=path,
-            ) from None  # fmt: skip
+            too_long = held.seconds
+        else:
+            return
+        # The window resets later than the caller accepts to wait: fail now, as a 429 with
+        # the same reset would, instead of hanging. (Raised outside the except: no chain.)
+        raise RateLimitError(
+            429,
+            [],
+            retry_after=too_long,
+            rate_limit=self.gate.latest,
+            method=method,
+            path=path,
+        )
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        payload: bytes | None,
+    ) -> Answer:
+        """The HTTP exchange itself; aiohttp's errors become ours.
+
+        Ours are raised outside aiohttp's ``except`` blocks, so no aiohttp exception (whose
+        ``request_info`` holds the request headers, keys included) is chained to them.
+        """
+        failure: LLMObsError
+        try:
+            async with session.request(
+                method,
+                self._base_url + path,
+                params=params,
+                data=payload,
+                headers=self._request_headers(json_body=payload is not None),
+                timeout=self._timeout,
+                allow_redirects=False,
+                raise_for_status=False,  # a caller's session may say otherwise
+            ) as response:
+                body = await _read_body(response, self._max_response_bytes, method, path)
+                return Answer(response.status, response.headers, body)
+        except TimeoutError:
+            failure = APITimeoutError(f"{method} {path} timed out after {self._timeout.total}s")
+        except aiohttp.ClientPayloadError as err:  # before the body: a broken encoding
+            failure = ResponseValidationError(f"response of {method} {path}: {_describe(err)}")
+        except aiohttp.ClientError as err:
+            failure = APIConnectionError(f"{method} {path} failed: {_describe(err)}")
+        raise failure
+
+    # --- the aiohttp session ------------------------------------------------------------
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if not self._owns_session:
+            assert self._session is not None
+            if self._session.closed:
+                raise LLMObsError(
+                    "the aiohttp ClientSession passed as session= is closed; pass an open one "
+                    "or let the client manage its own"
+                )
+            return self._session
+        if self._session is not None and not self._session.closed:
+            if loop is not self._loop:
+                raise RuntimeError(
+                    "this LLMObsClient's connections belong to another event loop: close it "
+                    "(`async with` / `await client.close()`) in the loop that used it, or "
+                    "create one client per loop"
+                )
+            return self._session
+        if self._loop is not None and loop is not self._loop:
+            # A client closed in one asyncio.run() and used again in the next: the bound and
+            # the gate's timers belong to the new loop now.
+            self._semaphore = asyncio.Semaphore(self._max_concurrency)
+            self.gate.reset_loop()
+        self._loop = loop
+        self._session = self._new_session(loop)
+        return self._session
+
+    def _new_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._max_concurrency,
+            limit_per_host=self._max_concurrency,
+            ttl_dns_cache=DNS_CACHE_TTL,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=self._timeout,
+            raise_for_status=False,
+        )
+        # aiohttp silently resends a GET once when a kept-alive connection drops; our retry
+        # loop is the only retry layer, so every attempt is counted and paced.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        # Dropped without close() while its loop runs: close it then, not warn later.
+        self._finalizer = weakref.finalize(self, _close_abandoned, session, loop)
+        self._finalizer.atexit = False
+        return session
 
     def _request_headers(self, *, json_body: bool) -> Mapping[str, str] | None:
-        # Our own session carries the fixed headers as defaults (aiohttp merges a per-request
-        # dict on every call); a caller's session gets them with each request.
+        # Our own session carries the fixed headers as defaults; a caller's session gets them
+        # with each request.
         if self._owns_session:
             return _JSON_CONTENT if json_body else None
         return self._json_headers if json_body else self._headers
 
+    # --- background work and closing ----------------------------------------------------
 
-class _WaitTally:
-    """Seconds spent waiting (retry sleeps, rate-limit holds), summed."""
+    def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coroutine`` as a task this client owns: :meth:`close` cancels it."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
-    __slots__ = ("seconds",)
+    async def close(self) -> None:
+        """Stop the client's background tasks, then close the session if it is ours.
 
-    def __init__(self) -> None:
-        self.seconds = 0.0
+        After this returns, nothing the client started sends a request; a later call opens a
+        new session.
+        """
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self.gate.close()
+        if self._session is not None and self._owns_session:
+            session, self._session = self._session, None
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            await session.close()
 
-    def add(self, seconds: float) -> None:
-        self.seconds += seconds
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int, method: str, path: str) -> bytes:
+    """The whole decoded body, refusing more than ``limit`` bytes (a decompression bomb)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        response.close()
+        raise _too_large(limit, method, path, response.status)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                response.close()  # the connection is not reused
+                raise _too_large(limit, method, path, response.status)
+            chunks.append(chunk)
+    except aiohttp.ClientPayloadError as err:
+        reason = _describe(err)
+    else:
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    raise ResponseValidationError(
+        f"response body of {method} {path} was cut short: {reason}", status=response.status
+    )
+
+
+def _too_large(limit: int, method: str, path: str, status: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"response body of {method} {path} is larger than max_response_bytes={limit}",
+        status=status,
+    )
 
 
 def _close_abandoned(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:
     """Close the session of a client garbage-collected without ``close()``, if its loop runs."""
-    if not session.closed and loop.is_running():
+    if not session.closed and loop.is_running() and not loop.is_closed():
         asyncio.run_coroutine_threadsafe(session.close(), loop)
 
 
 def _describe(error: aiohttp.ClientError) -> str:
-    text = str(error) or type(error).__name__
+    """Type and message of an aiohttp error, never its request headers."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        text = f"{error.status}, message={error.message!r}"
+    else:
+        text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}"

@@ -12,6 +12,7 @@ LLMObsError
 ├── APIConnectionError            the request never got an answer
 │   └── APITimeoutError           ... because an attempt timed out
 └── ResponseValidationError       a body that is not the JSON we expect
+    └── ResponseTooLargeError     ... because it is larger than ``max_response_bytes``
 ```
 
 Invalid arguments are programming errors and raise the built-in ``ValueError`` /
@@ -40,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
 ]
@@ -226,6 +228,13 @@ class ResponseValidationError(LLMObsError):
         super().__init__(message)
         self.status = status
         self.path = path
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """The decoded response body is larger than the client's ``max_response_bytes``.
+
+    Never retried (the same answer would be as large); the connection is closed, not reused.
+    """
 
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {

@@ -31,7 +31,14 @@ REFERENCE_SITES = {
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DD_API_KEY", "DD_APP_KEY", "DD_APPLICATION_KEY", "DD_SITE"):
+    for name in (
+        "DD_API_KEY",
+        "DD_APP_KEY",
+        "DD_APPLICATION_KEY",
+        "DD_SITE",
+        "DD_LLMOBS_BASE_URL",
+        "DDLLMOBS_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -93,10 +100,37 @@ def test_plain_http_is_refused_elsewhere(url: str) -> None:
         dd.LLMObsClient(API_KEY, APP_KEY, base_url=url)
 
 
-def test_base_url_overrides_site_and_keeps_a_proxy_prefix() -> None:
-    client = dd.LLMObsClient(API_KEY, APP_KEY, site="datadoghq.eu", base_url="https://proxy/dd/")
+def test_base_url_keeps_a_proxy_prefix() -> None:
+    client = dd.LLMObsClient(API_KEY, APP_KEY, base_url="https://proxy/dd/")
     assert client.base_url == "https://proxy/dd"
     assert client.site is None
+
+
+def test_site_and_base_url_together_are_an_error_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"site=.*base_url="):
+        dd.LLMObsClient(API_KEY, APP_KEY, site="datadoghq.eu", base_url="https://proxy/dd/")
+
+
+@pytest.mark.parametrize("variable", ["DD_LLMOBS_BASE_URL", "DDLLMOBS_BASE_URL"])
+def test_the_base_url_variable_beats_dd_site_and_arguments_beat_both(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv("DD_SITE", "datadoghq.eu")
+    monkeypatch.setenv(variable, "http://127.0.0.1:8126/")
+    client = dd.LLMObsClient(API_KEY, APP_KEY)
+    assert (client.base_url, client.site) == ("http://127.0.0.1:8126", None)
+    explicit_site = dd.LLMObsClient(API_KEY, APP_KEY, site="us5.datadoghq.com")
+    assert explicit_site.base_url == "https://api.us5.datadoghq.com"
+    explicit_url = dd.LLMObsClient(API_KEY, APP_KEY, base_url="http://localhost:9")
+    assert explicit_url.base_url == "http://localhost:9"
+
+
+def test_the_new_base_url_variable_beats_the_old_spelling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DDLLMOBS_BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("DD_LLMOBS_BASE_URL", "http://127.0.0.1:2")
+    assert dd.LLMObsClient(API_KEY, APP_KEY).base_url == "http://127.0.0.1:2"
 
 
 @pytest.mark.parametrize(
@@ -106,6 +140,10 @@ def test_base_url_overrides_site_and_keeps_a_proxy_prefix() -> None:
         ({"timeout": -1.0}, "timeout"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"max_retries": -1}, "max_retries"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"max_response_bytes": 0}, "max_response_bytes"),
+        ({"max_empty_pages": -1}, "max_empty_pages"),
     ],
 )
 def test_bad_numbers_are_rejected_naming_the_argument(

@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 
 import ddllmobs_async as dd
-from ddllmobs_async import _converters as conv
+from ddllmobs_async import _json
+from ddllmobs_async._converters import analytics as conv_analytics
+from ddllmobs_async._converters import errors as conv_errors
+from ddllmobs_async._converters import experiments as conv_experiments
+from ddllmobs_async._converters import parse_datetime
 
 ATTRIBUTES: dict[str, Any] = {
     "aggregate_data": {"faithfulness": {"avg": 0.8}},
@@ -50,7 +54,7 @@ def page(*attributes: dict[str, Any], after: Any = "c1") -> dict[str, Any]:
 
 
 def test_every_attribute_is_structured() -> None:
-    result = conv.structure_experiment_page(page(ATTRIBUTES))
+    result = conv_experiments.structure_experiment_page(page(ATTRIBUTES))
     exp = result.experiments[0]
     assert result.next_cursor == "c1"
     assert exp.id == "e0"
@@ -81,12 +85,12 @@ def test_every_attribute_is_structured() -> None:
     ],
 )
 def test_timestamps_are_aware(raw: str, expected: datetime) -> None:
-    parsed = conv.parse_datetime(raw)
+    parsed = parse_datetime(raw)
     assert parsed == expected and parsed.tzinfo is not None
 
 
 def test_unknown_status_is_kept_as_plain_string_and_unknown_fields_ignored() -> None:
-    exp = conv.structure_experiment_page(
+    exp = conv_experiments.structure_experiment_page(
         page({**ATTRIBUTES, "status": "paused", "new_field": [1]})
     ).experiments[0]
     assert exp.status == "paused" and not isinstance(exp.status, dd.ExperimentStatus)
@@ -96,7 +100,7 @@ def test_optional_attributes_may_be_absent_and_nullable_objects_become_empty() -
     minimal = {
         k: ATTRIBUTES[k] for k in ("created_at", "updated_at", "dataset_id", "name", "project_id")
     }
-    exp = conv.structure_experiment_page(
+    exp = conv_experiments.structure_experiment_page(
         page({**minimal, "description": None, "config": None, "metadata": None})
     ).experiments[0]
     assert exp.author is None and exp.status is None and exp.deleted_at is None
@@ -119,7 +123,7 @@ def test_optional_attributes_may_be_absent_and_nullable_objects_become_empty() -
 def test_missing_required_field_names_its_path(missing: str) -> None:
     broken = {k: v for k, v in ATTRIBUTES.items() if k != missing}
     with pytest.raises(dd.ResponseValidationError) as info:
-        conv.structure_experiment_page(page(ATTRIBUTES, broken))
+        conv_experiments.structure_experiment_page(page(ATTRIBUTES, broken))
     assert info.value.path == f"$.data[1].attributes.{missing}"
     assert f"$.data[1].attributes.{missing}" in str(info.value)
 
@@ -144,7 +148,7 @@ def test_missing_required_field_names_its_path(missing: str) -> None:
 )
 def test_malformed_pages_raise_response_validation_error(body: Any, path: str) -> None:
     with pytest.raises(dd.ResponseValidationError) as info:
-        conv.structure_experiment_page(body)
+        conv_experiments.structure_experiment_page(body)
     assert info.value.path == path
 
 
@@ -153,17 +157,17 @@ def test_absent_null_or_empty_after_ends_the_stream(after: Any) -> None:
     body = page(ATTRIBUTES, after=after)
     if after == "omit":
         del body["meta"]
-    assert conv.structure_experiment_page(body).next_cursor is None
+    assert conv_experiments.structure_experiment_page(body).next_cursor is None
 
 
 def test_non_json_bodies_never_leak_json_decode_error() -> None:
     with pytest.raises(dd.ResponseValidationError, match="not JSON") as info:
-        conv.structure_experiment_page(b"<html><body>502 Bad Gateway</body></html>")
+        dd.parse_experiment_page(b"<html><body>502 Bad Gateway</body></html>")
     assert "502 Bad Gateway" in str(info.value)
 
 
 def test_aggregate_result_with_null_metric_and_missing_by() -> None:
-    result = conv.structure_aggregate_result(
+    result = conv_analytics.structure_aggregate_result(
         {
             "data": {
                 "id": "r1",
@@ -205,12 +209,12 @@ def test_aggregate_result_with_null_metric_and_missing_by() -> None:
 )
 def test_malformed_aggregate_results(body: Any, path: str) -> None:
     with pytest.raises(dd.ResponseValidationError) as info:
-        conv.structure_aggregate_result(body)
+        conv_analytics.structure_aggregate_result(body)
     assert info.value.path == path
 
 
 def test_error_details_accept_strings_objects_and_garbage() -> None:
-    details = conv.structure_error_details(
+    details = conv_errors.structure_error_details(
         {
             "errors": [
                 "Too many requests",
@@ -235,18 +239,18 @@ def test_error_details_accept_strings_objects_and_garbage() -> None:
         "a": 1
     }
     assert (
-        conv.structure_error_details(None) == []
-        and conv.structure_error_details({"errors": "x"}) == []
+        conv_errors.structure_error_details(None) == []
+        and conv_errors.structure_error_details({"errors": "x"}) == []
     )
 
 
 def test_stdlib_json_backend_structures_the_same_page() -> None:
     script = (
-        "import json, sys; from ddllmobs_async import _converters as c; "
-        "page = c.structure_experiment_page(sys.stdin.buffer.read()); "
-        "print(c.JSON_BACKEND, page.experiments[0].created_at.isoformat(), page.next_cursor)"
+        "import sys; import ddllmobs_async as dd; from ddllmobs_async import _json; "
+        "page = dd.parse_experiment_page(sys.stdin.buffer.read()); "
+        "print(_json.JSON_BACKEND, page.experiments[0].created_at.isoformat(), page.next_cursor)"
     )
-    for env, backend in (({"DDLLMOBS_NO_ORJSON": "1"}, "json"), ({}, conv.JSON_BACKEND)):
+    for env, backend in (({"DDLLMOBS_NO_ORJSON": "1"}, "json"), ({}, _json.JSON_BACKEND)):
         out = subprocess.run(
             [sys.executable, "-c", script],
             input=json.dumps(page(ATTRIBUTES)).encode(),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import ddllmobs_async as dd
-from ddllmobs_async._converters import unstructure_aggregate_query
+from ddllmobs_async._converters.analytics import unstructure_aggregate_query
 from tests.openapi import validate
 
 START = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)

@@ -1,10 +1,9 @@
-"""The fast paths added for throughput behave exactly like the plain ones they replace."""
+"""The paths kept for throughput (fast converter, GC pause, page release) behave like plain ones."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import random
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -15,10 +14,13 @@ import pytest
 
 import ddllmobs_async as dd
 from ddllmobs_async import _converters
+from ddllmobs_async._converters.analytics import structure_aggregate_result
+from ddllmobs_async._converters.experiments import structure_experiment, structure_experiment_page
+from ddllmobs_async._endpoints.experiments import EXPERIMENT_PAGES
+from ddllmobs_async._gate import RateLimitGate
+from ddllmobs_async._json import decode_json
 from ddllmobs_async._pagination import iter_items, iter_pages
-from ddllmobs_async._ratelimit import RateLimitGate
-from ddllmobs_async._responses import DeferredError, interpret_response
-from ddllmobs_async._retry import RetryPolicy, retry_call
+from ddllmobs_async._responses import Answer, decoded_body, gc_paused
 from ddllmobs_async.errors import ResponseValidationError
 from ddllmobs_async.models import Experiment, ExperimentPage
 from ddllmobs_async.testing import FakeLLMObs, make_experiment, make_experiments
@@ -51,13 +53,13 @@ def _detailed(item: dict[str, Any]) -> Experiment:
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_fast_converter_matches_the_detailed_one(overrides: dict[str, Any]) -> None:
     item = _item(overrides)
-    page = _converters.structure_experiment_page(orjson.dumps({"data": [item], "meta": {}}))
+    page = dd.parse_experiment_page(orjson.dumps({"data": [item], "meta": {}}))
     assert page.experiments == [_detailed(item)]
 
 
 def test_fast_converter_keeps_the_documented_shapes() -> None:
     item = _item({"config": None, "metadata": None, "status": "paused", "aggregate_data": None})
-    (exp,) = _converters.structure_experiment_page({"data": [item]}).experiments
+    (exp,) = structure_experiment_page({"data": [item]}).experiments
     assert (exp.config, exp.metadata, exp.aggregate_data) == ({}, {}, None)
     assert exp.status == "paused" and not isinstance(exp.status, dd.ExperimentStatus)
     assert exp.created_at.utcoffset() is not None
@@ -65,7 +67,7 @@ def test_fast_converter_keeps_the_documented_shapes() -> None:
 
 def test_a_page_of_many_items_matches_the_detailed_converter() -> None:
     items = make_experiments(40, seed=9)
-    page = _converters.structure_experiment_page({"data": items})
+    page = structure_experiment_page({"data": items})
     assert page.experiments == [_detailed(item) for item in items]
 
 
@@ -81,7 +83,7 @@ def test_a_fast_path_failure_still_names_the_field(bad: dict[str, Any], path: st
     items = make_experiments(5, seed=1)
     items[3]["attributes"].update(bad)
     with pytest.raises(ResponseValidationError) as info:
-        _converters.structure_experiment_page({"data": items})
+        structure_experiment_page({"data": items})
     assert info.value.path == path
 
 
@@ -89,7 +91,7 @@ def test_a_malformed_resource_is_named_by_the_fallback() -> None:
     items: list[Any] = make_experiments(3, seed=1)
     items[2] = {"id": 5, "attributes": {}}
     with pytest.raises(ResponseValidationError) as info:
-        _converters.structure_experiment_page({"data": items})
+        structure_experiment_page({"data": items})
     assert info.value.path == "$.data[2].id"
 
 
@@ -104,35 +106,30 @@ def gc_on() -> Iterator[None]:
 
 @pytest.mark.usefixtures("gc_on")
 def test_gc_is_paused_inside_and_restored_after_even_on_error() -> None:
-    with _converters.gc_paused():
+    with gc_paused(10**6):
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(ResponseValidationError), _converters.gc_paused():
-        _converters.decode_json(b"<html>")
+    with pytest.raises(ResponseValidationError), gc_paused(10**6):
+        decode_json(b"<html>")
     assert gc.isenabled()
 
 
 @pytest.mark.usefixtures("gc_on")
 def test_a_gc_disabled_by_the_user_stays_disabled() -> None:
     gc.disable()
-    with _converters.gc_paused():
+    with gc_paused(10**6):
         pass
     assert not gc.isenabled()
-    _converters.structure_experiment_page(orjson.dumps({"data": make_experiments(2)}))
+    dd.parse_experiment_page(orjson.dumps({"data": make_experiments(2)}))
     assert not gc.isenabled()
 
 
-def test_unreadable_bodies_raise_but_schema_errors_are_deferred() -> None:
-    def parse(data: Any) -> Any:
-        raise ResponseValidationError("bad", path="$.data")
-
+def test_unreadable_bodies_and_error_statuses_raise_their_errors() -> None:
     with pytest.raises(ResponseValidationError, match="not JSON"):
-        interpret_response(200, {}, b"<html>", parse, method="GET", path="/x")
-    deferred = interpret_response(200, {}, b"{}", parse, method="GET", path="/x")
-    assert isinstance(deferred, DeferredError)
-    assert isinstance(deferred.error, ResponseValidationError)
-    assert deferred.error.path == "$.data"
-    assert interpret_response(200, {}, b"[1]", len, method="GET", path="/x") == 1
+        decoded_body(Answer(200, {}, b"<html>"), method="GET", path="/x")
+    with pytest.raises(dd.ServerError):
+        decoded_body(Answer(502, {}, b"<html>"), method="GET", path="/x")
+    assert decoded_body(Answer(200, {}, b"[1]"), method="GET", path="/x") == [1]
 
 
 async def test_a_schema_error_is_never_retried(make_client: Any) -> None:
@@ -145,40 +142,36 @@ async def test_a_schema_error_is_never_retried(make_client: Any) -> None:
         assert len(server.requests) == 1
 
 
-async def test_cold_gate_wakes_waiters_on_the_answer_without_polling() -> None:
-    sleeps: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        await asyncio.sleep(0)
-
-    gate = RateLimitGate(sleep=sleep)
+async def test_cold_gate_wakes_waiters_on_the_answer() -> None:
+    gate = RateLimitGate(max_wait=60)
     await gate.acquire()
     waiters = [asyncio.create_task(gate.acquire()) for _ in range(3)]
     await asyncio.sleep(0)
     assert not any(w.done() for w in waiters)
     gate.observe(window_headers(limit=10, remaining=9, reset=1.0), status=200)
-    await asyncio.wait_for(asyncio.gather(*waiters), 1)
-    assert sleeps == []
+    await asyncio.sleep(0)
+    assert all(w.done() for w in waiters)  # woken by the answer itself, not by polling
+    for waiter in waiters:
+        await waiter
 
 
-async def test_abandoned_probe_hands_over_to_exactly_one_waiter() -> None:
-    gate = RateLimitGate()
+async def test_abandoned_probe_releases_every_waiter() -> None:
+    gate = RateLimitGate(max_wait=60)
     await gate.acquire()
-    first, second = (asyncio.create_task(gate.acquire()) for _ in range(2))
+    waiters = [asyncio.create_task(gate.acquire()) for _ in range(3)]
     await asyncio.sleep(0)
-    gate.abandon()
-    await asyncio.wait_for(first, 1)
+    assert not any(w.done() for w in waiters)
+    gate.abandon()  # the probe got no answer: it must not hold the others back
     await asyncio.sleep(0)
-    assert not second.done()  # the new probe is in flight
-    gate.observe({}, status=200)
-    await asyncio.wait_for(second, 1)
+    assert all(w.done() for w in waiters)
+    for waiter in waiters:
+        await waiter
 
 
 async def test_a_used_up_page_is_released_before_the_next_fetch() -> None:
     fetched: list[weakref.ref[ExperimentPage]] = []
     alive_at_fetch: list[bool] = []
-    experiments = [_converters.structure_experiment(make_experiment()) for _ in range(4)]
+    experiments = [structure_experiment(make_experiment()) for _ in range(4)]
 
     async def fetch_page(cursor: str | None, limit: int | None) -> ExperimentPage:
         alive_at_fetch.append(any(ref() is not None for ref in fetched))
@@ -191,8 +184,10 @@ async def test_a_used_up_page_is_released_before_the_next_fetch() -> None:
         fetched.append(weakref.ref(page))
         return page
 
-    pages = iter_pages(fetch_page, page_size=2, cursor=None, max_items=None)
-    seen = [exp async for exp in iter_items(pages)]
+    pages = iter_pages(
+        fetch_page, EXPERIMENT_PAGES, page_size=2, cursor=None, max_items=None, max_empty_pages=3
+    )
+    seen = [exp async for exp in iter_items(pages, EXPERIMENT_PAGES)]
     assert seen == experiments
     assert alive_at_fetch == [False, False]
 
@@ -237,13 +232,6 @@ AGGREGATE_BODIES: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("data", AGGREGATE_BODIES)
-def test_fast_aggregate_result_matches_the_checked_one(data: Any) -> None:
-    fast = _converters.structure_aggregate_result(data)
-    assert fast == _converters._structure_aggregate_result_checked(data)
-    assert _converters._aggregate_result_fast(data) == fast
-
-
 @pytest.mark.parametrize(
     ("values", "path"),
     [
@@ -254,21 +242,9 @@ def test_fast_aggregate_result_matches_the_checked_one(data: Any) -> None:
 )
 def test_a_bad_aggregate_result_still_names_the_field(values: Any, path: str) -> None:
     data = {"data": {"id": "r", "attributes": {"hit_count": 1, "result": {"values": values}}}}
-    assert _converters._aggregate_result_fast(data) is None
     with pytest.raises(ResponseValidationError) as info:
-        _converters.structure_aggregate_result(data)
+        structure_aggregate_result(data)
     assert info.value.path == path
-
-
-def test_an_aggregate_result_in_dict_subclasses_takes_the_checked_path() -> None:
-    class Doc(dict[str, Any]):
-        pass
-
-    data = Doc(AGGREGATE_BODIES[1])
-    assert _converters._aggregate_result_fast(data) is None
-    assert _converters.structure_aggregate_result(data) == _converters.structure_aggregate_result(
-        AGGREGATE_BODIES[1]
-    )
 
 
 @pytest.mark.usefixtures("gc_on")
@@ -281,36 +257,18 @@ def test_only_large_bodies_pause_the_gc() -> None:
 
     small = orjson.dumps({"data": []})
     large = orjson.dumps({"data": ["x" * 100] * 1000})
-    assert interpret_response(200, {}, small, parse, method="GET", path="/x") == {"data": []}
-    interpret_response(200, {}, large, parse, method="GET", path="/x")
+    for body in (small, large):
+        with gc_paused(len(body)):
+            parse(decode_json(body))
     assert seen == [True, False]
     assert gc.isenabled()
 
 
-async def test_try_acquire_takes_what_acquire_would_and_nothing_else() -> None:
-    gate = RateLimitGate()
-    assert gate.try_acquire()  # the cold-start probe
-    assert not gate.try_acquire()  # everyone else waits for its answer
+async def test_the_fast_path_takes_the_budget_then_requests_wait() -> None:
+    gate = RateLimitGate(max_wait=60)
+    assert await gate.acquire() == 0.0  # the cold-start probe
     gate.observe(window_headers(limit=5, remaining=1, reset=60.0), status=200)
-    assert gate.try_acquire()
-    assert not gate.try_acquire()  # the budget is spent
-    gate.abandon()  # an answerless attempt gives its slot back
-    assert gate.try_acquire()
-
-
-async def test_a_deferred_error_ends_the_retry_loop_without_a_retry() -> None:
-    calls: list[str] = []
-
-    async def attempt(name: str) -> Any:
-        calls.append(name)
-        return DeferredError(ResponseValidationError("bad", path="$.data"))
-
-    async def sleep(seconds: float) -> None:
-        raise AssertionError("no retry expected")
-
-    with pytest.raises(ResponseValidationError):
-        await retry_call(
-            attempt, "a", policy=RetryPolicy(), sleep=sleep, method="GET", path="/x",
-            rng=random.Random(0), on_wait=lambda s: None, on_rate_limited=lambda s: None,
-        )  # fmt: skip
-    assert calls == ["a"]
+    assert await gate.acquire() == 0.0
+    with pytest.raises(asyncio.TimeoutError):  # the budget is spent: held until the reset
+        await asyncio.wait_for(gate.acquire(), 0.05)
+    gate.close()

@@ -194,7 +194,7 @@ async def test_a_base_exception_ahead_reaches_the_consumer_instead_of_hanging() 
     got: list[str | None] = []
 
     async def consume() -> None:
-        async for page in read_ahead(pages_then(Stop()), 1):
+        async for page in read_ahead(pages_then(Stop()), 1, asyncio.create_task):
             got.append(page.next_cursor)
 
     with pytest.raises(Stop):
@@ -208,7 +208,7 @@ async def test_a_read_ahead_cancelled_from_outside_fails_the_stream_instead_of_h
         await asyncio.Event().wait()  # the next page never comes
         yield made_up_page(1)
 
-    stream = read_ahead(endless(), 1)
+    stream = read_ahead(endless(), 1, asyncio.create_task)
     async with aclosing(stream):
         await anext(stream)
         await asyncio.sleep(0)

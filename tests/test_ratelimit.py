@@ -1,14 +1,12 @@
-"""Pure rate-limit pieces: header parsing by table, and the gate with a fake clock."""
+"""Pure rate-limit parsing: X-RateLimit-* and Retry-After headers, by table."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from multidict import CIMultiDict
 
+from ddllmobs_async._gate import RateLimitGate
 from ddllmobs_async._ratelimit import (
-    RateLimitGate,
     RateLimitInfo,
     parse_rate_limit,
     parse_retry_after,
@@ -68,6 +66,8 @@ def test_reset_reads_epoch_values_as_epochs(raw: float, expected: float) -> None
         ("7", 7.0),
         ("1.5", 1.5),
         ("Fri, 15 Jan 2027 08:00:10 GMT", 10.0),
+        ("Fri, 15 Jan 2027 08:00:10 -0000", 10.0),  # "-0000" is GMT too, not local time
+        ("Fri Jan 15 08:00:10 2027", 10.0),  # asctime form, always GMT
         ("soon", None),
         ("-3", 0.0),
     ],
@@ -77,6 +77,12 @@ def test_retry_after_seconds_and_http_dates(value: str, expected: float | None) 
     assert parse_retry_after(headers(retry_after=value), now=now) == expected
 
 
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_a_limit_of_zero_or_less_is_unknown(limit: str) -> None:
+    info = parse_rate_limit(headers(x_ratelimit_limit=limit, x_ratelimit_remaining="3"))
+    assert info == RateLimitInfo(remaining=3)
+
+
 def test_garbage_values_are_ignored() -> None:
     info = parse_rate_limit(
         headers(x_ratelimit_limit="lots", x_ratelimit_reset="nan", x_ratelimit_remaining="3")
@@ -84,98 +90,18 @@ def test_garbage_values_are_ignored() -> None:
     assert info == RateLimitInfo(remaining=3)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-async def test_cold_gate_lets_one_probe_out_until_the_first_answer() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    assert await gate.acquire() == 0.0
-    second = asyncio.create_task(gate.acquire())
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert not second.done()  # held while the probe is in flight
-    gate.observe(window_headers(limit=5, period=1, remaining=4, reset=1.0), status=200)
-    await asyncio.wait_for(second, 1)
-
-
-async def test_abandoned_probe_releases_the_next_one() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    await gate.acquire()
-    gate.abandon()
-    assert await gate.acquire() == 0.0
-
-
-async def test_known_budget_is_spent_then_requests_wait_for_the_reset() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    await gate.acquire()
-    gate.observe(window_headers(limit=3, period=2, remaining=2, reset=2.0), status=200)
-    assert await gate.acquire() == 0.0
-    assert await gate.acquire() == 0.0
-    waited = await gate.acquire()  # budget spent: held until the window resets
-    assert waited == pytest.approx(2.0)
-    # the next window's limit applies: two more go out at once, the third waits again
-    assert await gate.acquire() == 0.0
-    assert await gate.acquire() == 0.0
-
-
-async def test_a_429_closes_the_gate_for_everyone_until_reset() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    await gate.acquire()
-    gate.observe(window_headers(limit=100, period=10, remaining=50, reset=5.0), status=200)
-    gate.observe(window_headers(limit=100, period=10, remaining=0, reset=0.5), status=429)
-    assert await gate.acquire() == pytest.approx(0.5)  # the 429's reset is the latest word
-
-
-async def test_headerless_server_leaves_the_gate_open() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    await gate.acquire()
-    gate.observe({}, status=200)
-    for _ in range(100):
-        assert await gate.acquire() == 0.0
-
-
-async def test_hold_closes_the_gate_for_a_retry_after() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    await gate.acquire()
-    gate.observe({}, status=429)
-    gate.hold(3.0)
-    assert await gate.acquire() == pytest.approx(3.0)
-
-
-async def test_late_answer_from_an_older_window_is_ignored() -> None:
-    clock = Clock()
-    gate = RateLimitGate(clock=clock, sleep=clock.sleep)
-    await gate.acquire()
-    gate.observe(window_headers(limit=10, period=10, remaining=9, reset=10.0), status=200)
-    gate.observe(window_headers(limit=10, period=10, remaining=0, reset=0.5), status=200)
-    assert gate._budget == 9
-
-
-def test_latest_is_what_the_last_answer_with_headers_said() -> None:
-    gate = RateLimitGate()
+async def test_latest_is_what_the_last_answer_with_headers_said() -> None:
+    gate = RateLimitGate(max_wait=60)
     before = gate.latest
     gate.observe(window_headers(limit=10, period=60, remaining=9, reset=30.0), status=200)
     last = CIMultiDict(
-        {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "8", "X-RateLimit-Reset": "29.5",
-         "X-RateLimit-Name": "llm_obs_experiments"}
-    )  # fmt: skip
+        {
+            "X-RateLimit-Limit": "10",
+            "X-RateLimit-Remaining": "8",
+            "X-RateLimit-Reset": "29.5",
+            "X-RateLimit-Name": "llm_obs_experiments",
+        }
+    )
     gate.observe(last, status=200)
     gate.observe({}, status=200)  # an answer without headers does not erase what we know
     assert gate.latest == RateLimitInfo(

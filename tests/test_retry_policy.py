@@ -7,7 +7,7 @@ import random
 import pytest
 
 import ddllmobs_async as dd
-from ddllmobs_async._retry import is_retryable, retry_delay
+from ddllmobs_async._retry import retry_delay, should_retry
 
 
 def error(status: int) -> dd.APIError:
@@ -35,11 +35,37 @@ def error(status: int) -> dd.APIError:
     ],
 )
 def test_what_is_retried(failure: dd.LLMObsError, retryable: bool) -> None:
-    assert is_retryable(failure, dd.RetryPolicy()) is retryable
+    assert should_retry(failure, 1, dd.RetryPolicy()) is retryable
+
+
+def test_a_too_large_body_is_never_retried() -> None:
+    assert not should_retry(dd.ResponseTooLargeError("big"), 1, dd.RetryPolicy())
+
+
+def test_retries_stop_after_max_retries() -> None:
+    policy = dd.RetryPolicy(max_retries=2)
+    assert [should_retry(error(503), n, policy) for n in (1, 2, 3)] == [True, True, False]
+
+
+@pytest.mark.parametrize(("wait", "retried"), [(None, True), (5.0, True), (61.0, False)])
+def test_a_429_asking_for_more_than_the_cap_is_not_retried(
+    wait: float | None, retried: bool
+) -> None:
+    limited = dd.RateLimitError(429, [], retry_after=wait)
+    assert should_retry(limited, 1, dd.RetryPolicy(max_rate_limit_wait=60)) is retried
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1, True, "1"])
+@pytest.mark.parametrize(
+    "field", ["initial_delay", "max_delay", "max_rate_limit_wait", "rate_limit_jitter"]
+)
+def test_policy_numbers_must_be_finite_and_non_negative(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        dd.RetryPolicy(**{field: value})  # type: ignore[arg-type]
 
 
 def test_retry_statuses_are_configurable() -> None:
-    assert not is_retryable(error(503), dd.RetryPolicy(retry_statuses={429}))
+    assert not should_retry(error(503), 1, dd.RetryPolicy(retry_statuses={429}))
 
 
 def test_backoff_schedule_is_exponential_and_capped() -> None:

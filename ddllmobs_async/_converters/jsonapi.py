@@ -1,0 +1,32 @@
+"""The JSON:API envelope shared by every endpoint: resources, their attributes, ``meta.after``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddllmobs_async._converters import require
+from ddllmobs_async.errors import ResponseValidationError
+
+
+def resource_list(body: Any) -> list[Any]:
+    """The ``data`` array of a list response (checked to be an array)."""
+    items: list[Any] = require(body, "data", "$", list)
+    return items
+
+
+def flatten(resource: Any, path: str) -> dict[str, Any]:
+    """``{"id", "type", "attributes": {...}}`` -> the attributes with ``id`` beside them."""
+    identifier = require(resource, "id", path, str)
+    attributes = require(resource, "attributes", path, dict)
+    return {**attributes, "id": identifier}
+
+
+def next_cursor(body: dict[str, Any]) -> str | None:
+    """``meta.after``, the next cursor; absent ``meta``, ``null`` and ``""`` end the pages."""
+    meta = body.get("meta")
+    after = meta.get("after") if isinstance(meta, dict) else None
+    if after is not None and not isinstance(after, str):
+        raise ResponseValidationError(
+            f"expected string @ $.meta.after, got {type(after).__name__}", path="$.meta.after"
+        )
+    return after or None

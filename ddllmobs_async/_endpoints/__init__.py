@@ -1,0 +1,1 @@
+"""``LLMObsClient``'s methods, one module per endpoint family, on a shared base."""

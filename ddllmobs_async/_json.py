@@ -1,0 +1,58 @@
+"""The JSON backend (orjson when installed, else the standard library) and safe decoding.
+
+Every way a body can fail to decode (not JSON, not UTF-8, nested deeper than the decoder
+allows) becomes a :class:`ResponseValidationError`, never a bare ``ValueError`` or
+``RecursionError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ddllmobs_async.errors import ResponseValidationError
+
+JSONLoads = Callable[[bytes | str], Any]
+JSONDumps = Callable[[Any], bytes]
+
+
+def _stdlib_dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _json_backend() -> tuple[str, JSONLoads, JSONDumps]:
+    if os.environ.get("DDLLMOBS_NO_ORJSON"):
+        return "json", json.loads, _stdlib_dumps
+    try:
+        import orjson
+    except ImportError:
+        return "json", json.loads, _stdlib_dumps
+    return "orjson", orjson.loads, orjson.dumps
+
+
+#: ``"orjson"`` or ``"json"``; ``DDLLMOBS_NO_ORJSON=1`` forces the standard library.
+JSON_BACKEND, loads, dumps = _json_backend()
+
+
+def decode_json(body: bytes, *, status: int | None = None) -> Any:
+    """Decode a response body; any failure is a :class:`ResponseValidationError`."""
+    try:
+        return loads(body)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        snippet = body[:120].decode("utf-8", "replace").strip() or "(empty body)"
+        reason = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
+        raise ResponseValidationError(
+            f"response body is {reason}: {snippet!r}", status=status
+        ) from err
+
+
+def loads_or_none(body: bytes) -> Any:
+    """Decoded ``body``, or ``None`` when it is empty or not decodable (error bodies)."""
+    if not body:
+        return None
+    try:
+        return loads(body)
+    except (ValueError, RecursionError):
+        return None
