@@ -48,6 +48,8 @@ def test_timeout_must_be_finite(value: float) -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5, math.nan, "1024"])
 def test_max_response_bytes_must_be_a_positive_int(bad: object) -> None:
+    good: dict[str, Any] = {"max_response_bytes": 1}
+    dd.LLMObsClient(API_KEY, APP_KEY, base_url="http://127.0.0.1:1", **good)  # it exists
     options: dict[str, Any] = {"max_response_bytes": bad}
     with pytest.raises((ValueError, TypeError), match="max_response_bytes"):
         dd.LLMObsClient(API_KEY, APP_KEY, base_url="http://127.0.0.1:1", **options)

@@ -133,6 +133,8 @@ async def test_empty_pages_that_are_not_consecutive_do_not_end_the_stream() -> N
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
 def test_max_empty_pages_must_be_a_positive_int(bad: object) -> None:
+    good: dict[str, Any] = {"max_empty_pages": 1}
+    dd.LLMObsClient("k", "a", base_url="http://127.0.0.1:1", **good)  # the argument exists
     options: dict[str, Any] = {"max_empty_pages": bad}
     with pytest.raises((ValueError, TypeError), match="max_empty_pages"):
         dd.LLMObsClient("k", "a", base_url="http://127.0.0.1:1", **options)
