@@ -1,0 +1,123 @@
+"""``GET /api/v2/llm-obs/v3/experiments/{id}/events`` -> ``ExperimentEventsPage``.
+
+The wire span keeps ``input``, ``output``, ``expected_output`` and ``error`` in a ``meta``
+object and its duration in ``duration``; the model has them flat, as ``duration_ns``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddllmobs_async._converters import _detailed_converter, converter, require, structure
+from ddllmobs_async._converters.jsonapi import next_cursor
+from ddllmobs_async.errors import ResponseValidationError
+from ddllmobs_async.models import EvalMetric, ExperimentEventsPage, ExperimentSpan
+
+_META_FIELDS = ("input", "output", "expected_output", "error")
+_ATTRIBUTES = "$.data.attributes"
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {value!r}")
+    return value
+
+
+def _structure_strings(value: Any, _: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"expected an array of strings, got {value!r}")
+    return value
+
+
+# The shared int hook would otherwise take bools too (bool is an int subclass) and refuse
+# them, and a string would pass for a list of strings (its characters).
+# TODO(lead): move into _converters._configure.
+for _converter in (converter, _detailed_converter):
+    _converter.register_structure_hook(bool, _structure_bool)
+    _converter.register_structure_hook_func(lambda t: t == list[str], _structure_strings)
+
+_structure_span = converter.get_structure_hook(ExperimentSpan)
+_structure_metric = converter.get_structure_hook(EvalMetric)
+
+
+def _flat_span(raw: Any) -> dict[str, Any]:
+    """The span with its ``meta`` members beside the others and ``duration`` renamed."""
+    if not isinstance(raw, dict):
+        raise TypeError("a span must be an object")
+    flat = dict(raw)
+    meta = flat.pop("meta", None)
+    if meta is not None and not isinstance(meta, dict):
+        raise TypeError("a span's meta must be an object")
+    if "duration" in flat:
+        flat["duration_ns"] = flat.pop("duration")
+    if meta:
+        for key in _META_FIELDS:
+            if key in meta:
+                flat[key] = meta[key]
+    return flat
+
+
+def structure_span(item: Any, *, path: str = "$") -> ExperimentSpan:
+    """One wire span (with ``meta`` and ``eval_metrics``) -> ``ExperimentSpan``."""
+    if not isinstance(item, dict):
+        raise ResponseValidationError(
+            f"expected object @ {path}, got {type(item).__name__}", path=path
+        )
+    meta = item.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise ResponseValidationError(
+            f"expected object @ {path}.meta, got {type(meta).__name__}", path=f"{path}.meta"
+        )
+    try:
+        span: ExperimentSpan = structure(_flat_span(item), ExperimentSpan, path)
+    except ResponseValidationError as error:
+        raise _on_the_wire(error, path) from None
+    return span
+
+
+def _on_the_wire(error: ResponseValidationError, path: str) -> ResponseValidationError:
+    """The same error, naming the member as sent (``meta.error``, ``duration``)."""
+    renames = {f"{path}.duration_ns": f"{path}.duration", f"{path}.error": f"{path}.meta.error"}
+
+    def wire(text: str) -> str:
+        for model_path, wire_path in renames.items():
+            if text == model_path or text.startswith((f"{model_path}.", f"{model_path}[")):
+                return wire_path + text[len(model_path) :]
+        return text
+
+    message = " ".join(wire(word) for word in error.message.split(" "))
+    return ResponseValidationError(
+        message, status=error.status, path=wire(error.path) if error.path else error.path
+    )
+
+
+def _structure_spans(items: list[Any]) -> list[ExperimentSpan]:
+    try:  # the usual well-formed page: no per-item paths; any failure is explained below
+        return [_structure_span(_flat_span(item), ExperimentSpan) for item in items]
+    except Exception:
+        pass
+    return [structure_span(item, path=f"{_ATTRIBUTES}.spans[{i}]") for i, item in enumerate(items)]
+
+
+def _structure_metrics(items: list[Any], path: str) -> list[EvalMetric]:
+    try:
+        return [_structure_metric(item, EvalMetric) for item in items]
+    except Exception:
+        pass
+    return [structure(item, EvalMetric, f"{path}[{i}]") for i, item in enumerate(items)]
+
+
+def structure_events_page(body: Any, *, cursor: str | None = None) -> ExperimentEventsPage:
+    """A decoded list-experiment-events body -> :class:`ExperimentEventsPage`.
+
+    ``summary_metrics`` absent or ``null`` reads as none (a server that sends them on one
+    page only may leave the key out on the others).
+    """
+    data = require(body, "data", "$", dict)
+    attributes = require(data, "attributes", "$.data", dict)
+    spans = _structure_spans(require(attributes, "spans", _ATTRIBUTES, list))
+    summary: list[EvalMetric] = []
+    if attributes.get("summary_metrics") is not None:
+        raw = require(attributes, "summary_metrics", _ATTRIBUTES, list)
+        summary = _structure_metrics(raw, f"{_ATTRIBUTES}.summary_metrics")
+    return ExperimentEventsPage(spans, summary, next_cursor(body), cursor)

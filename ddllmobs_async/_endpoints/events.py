@@ -1,0 +1,178 @@
+"""``GET /api/v2/llm-obs/v3/experiments/{id}/events``: an experiment's spans, evals and summary."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncGenerator, Hashable
+from contextlib import aclosing
+from urllib.parse import quote
+
+import attrs
+
+from ddllmobs_async._constants import EXPERIMENT_EVENTS_PATH
+from ddllmobs_async._converters.events import structure_events_page
+from ddllmobs_async._endpoints._base import Endpoints
+from ddllmobs_async._pagination import PageShape, iter_items
+from ddllmobs_async._query import check_paging, page_params
+from ddllmobs_async.models import (
+    EvalMetric,
+    ExperimentEventsPage,
+    ExperimentResults,
+    ExperimentSpan,
+)
+
+_FORBIDDEN = frozenset("/?#")
+
+
+def _span_key(span: ExperimentSpan) -> Hashable:
+    """A span's identity; a span without ids is never taken for another one."""
+    if span.span_id is None and span.id is None:
+        return object()
+    return (span.trace_id, span.span_id or span.id)
+
+
+EVENT_PAGES: PageShape[ExperimentEventsPage, ExperimentSpan] = PageShape(
+    items=lambda page: page.spans,
+    next_cursor=lambda page: page.next_cursor,
+    with_items=lambda page, spans: attrs.evolve(page, spans=spans),
+    key=_span_key,
+)
+
+
+def events_path(experiment_id: str) -> str:
+    """The events path of ``experiment_id``, percent-encoded; ``ValueError`` for a bad id."""
+    if not isinstance(experiment_id, str) or not experiment_id:
+        raise ValueError(f"experiment_id must be a non-empty string, got {experiment_id!r}")
+    if any(char in _FORBIDDEN or char.isspace() for char in experiment_id):
+        raise ValueError(
+            f"experiment_id must not contain '/', '?', '#' or whitespace, got {experiment_id!r}"
+        )
+    return EXPERIMENT_EVENTS_PATH.format(experiment_id=quote(experiment_id, safe=""))
+
+
+def merge_summary_metrics(pages: list[list[EvalMetric]]) -> list[EvalMetric]:
+    """Summary metrics of every page, each once: by ``id`` (first seen wins, order kept), one
+    without an ``id`` by its whole content. Never added up."""
+    merged: list[EvalMetric] = []
+    seen_ids: set[str] = set()
+    for metrics in pages:
+        for metric in metrics:
+            if metric.id is not None:
+                if metric.id in seen_ids:
+                    continue
+                seen_ids.add(metric.id)
+            elif metric in merged:
+                continue
+            merged.append(metric)
+    return merged
+
+
+class EventEndpoints(Endpoints):
+    """Read what an experiment produced: its spans with their evals, and summary metrics."""
+
+    async def list_experiment_events(
+        self,
+        experiment_id: str,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+        prefetch: int = 0,
+    ) -> AsyncGenerator[ExperimentSpan]:
+        """Stream an experiment's spans, each with its eval metrics, fetching pages lazily.
+
+        Page N+1 is requested only when you reach the end of page N (unless ``prefetch``
+        says otherwise); ``break`` or ``aclose()`` stops fetching. Arguments are validated
+        before the first request. Each span comes once, even when the server's pages
+        overlap.
+
+        Args:
+            experiment_id: The experiment (percent-encoded into the path).
+            page_size: Spans per request, 1..5000 (server default 5000).
+            cursor: Resume from this cursor (``ExperimentEventsPage.next_cursor`` or
+                ``LLMObsError.cursor``).
+            max_items: Stop after this many spans.
+            prefetch: Pages to fetch in the background while you work through the current
+                one (0, the default, fetches only on demand).
+
+        Raises:
+            ValueError: ``experiment_id`` is empty or contains ``/``, ``?``, ``#`` or
+                whitespace; a paging argument is out of range.
+            NotFoundError: The experiment does not exist.
+            LLMObsError: Any failure after retries; its ``cursor`` says where to resume.
+        """
+        pages = self.list_experiment_event_pages(
+            experiment_id,
+            page_size=page_size,
+            cursor=cursor,
+            max_items=max_items,
+            prefetch=prefetch,
+        )
+        async with aclosing(iter_items(pages, EVENT_PAGES)) as spans:
+            async for span in spans:
+                yield span
+
+    async def list_experiment_event_pages(
+        self,
+        experiment_id: str,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+        prefetch: int = 0,
+    ) -> AsyncGenerator[ExperimentEventsPage]:
+        """Stream whole pages (same arguments as :meth:`list_experiment_events`).
+
+        Each :class:`ExperimentEventsPage` carries its spans, the summary metrics as that
+        page sent them, and ``next_cursor``: store it after processing the page and pass it
+        back as ``cursor=`` to resume an interrupted job.
+        """
+        path = events_path(experiment_id)
+        check_paging(page_size=page_size, cursor=cursor, max_items=max_items, prefetch=prefetch)
+
+        async def fetch_page(page_cursor: str | None, limit: int | None) -> ExperimentEventsPage:
+            return await self._session.request_json(
+                "GET",
+                path,
+                functools.partial(structure_events_page, cursor=page_cursor),
+                params=page_params(limit, page_cursor),
+            )
+
+        pages = self._pages(
+            fetch_page,
+            EVENT_PAGES,
+            page_size=page_size,
+            cursor=cursor,
+            max_items=max_items,
+            prefetch=prefetch,
+        )
+        async with aclosing(pages):
+            async for page in pages:
+                yield page
+                del page  # not held while the next page is fetched
+
+    async def get_experiment_results(
+        self, experiment_id: str, *, page_size: int | None = None
+    ) -> ExperimentResults:
+        """Everything one experiment produced: every span (all pages) and its summary metrics.
+
+        Summary metrics are de-duplicated across pages (the API may repeat them on every
+        page): by ``id``, first seen wins, order kept; never added up.
+
+        Raises:
+            ValueError: A bad ``experiment_id`` or ``page_size``, before any request.
+            NotFoundError: The experiment does not exist.
+            LLMObsError: Any failure after retries.
+        """
+        spans: list[ExperimentSpan] = []
+        summaries: list[list[EvalMetric]] = []
+        pages = self.list_experiment_event_pages(experiment_id, page_size=page_size)
+        async with aclosing(pages):
+            async for page in pages:
+                spans.extend(page.spans)
+                summaries.append(page.summary_metrics)
+        return ExperimentResults(
+            experiment_id=experiment_id,
+            spans=spans,
+            summary_metrics=merge_summary_metrics(summaries),
+        )
