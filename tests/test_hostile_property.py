@@ -175,7 +175,8 @@ async def run(scenario: Scenario) -> None:
         server_script.healed = True
         window = scenario.max_rate_limit_wait + JITTER
         await asyncio.sleep(window)
-        async with asyncio.timeout(3 * window + scenario.timeout + SLACK):
+        # (+1 s: a gate may honour a short hold, e.g. Retry-After: 1, in full before probing)
+        async with asyncio.timeout(3 * window + scenario.timeout + SLACK + 1.0):
             while True:
                 try:
                     result = await client.aggregate(QUERY)
