@@ -33,14 +33,14 @@ Aggregate = Callable[[AggregateQuery], Awaitable[AggregateResult]]
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def unique_ids(ids: Iterable[str]) -> list[str]:
+def unique_ids(ids: Iterable[str], argument: str = "ids") -> list[str]:
     """Validated ids, duplicates dropped, first-seen order kept."""
     if isinstance(ids, str):
         ids = [ids]
     result = list(dict.fromkeys(ids))
     for value in result:
         if not isinstance(value, str) or not value:
-            raise ValueError(f"ids must contain non-empty strings, got {value!r}")
+            raise ValueError(f"{argument} must contain non-empty strings, got {value!r}")
     return result
 
 

@@ -196,6 +196,8 @@ class RateLimitGate:
         self._window_started = self._reset_at + (windows_passed - 1) * self._period
         self._reset_at += windows_passed * self._period
         self._reset_is_bound = False
+        far = self._reset_at - now > self._max_wait
+        self._trust_until = now + self._max_wait if far else math.inf
         self._budget = self._limit
         self._throttled = False
         self._accepted = 0

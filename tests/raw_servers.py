@@ -163,7 +163,12 @@ class RawServer:
         await self._server.wait_closed()
 
     async def requests_during(self, seconds: float) -> int:
-        """How many requests arrive during the next ``seconds``."""
+        """How many requests arrive during the next ``seconds``.
+
+        Requests already on the wire (written before the call raised, not yet read by this
+        in-process server) are let in first: they were not sent afterwards.
+        """
+        await asyncio.sleep(0.01)
         before = len(self.requests)
         await asyncio.sleep(seconds)
         return len(self.requests) - before

@@ -107,7 +107,7 @@ class AnalyticsEndpoints(Endpoints):
             ValueError: An id that is not a plain id (letters, digits, ``-``, ``_``), before
                 any request: ids are pasted into the search query.
         """
-        runs = _batch.unique_ids(experiment_ids)
+        runs = _batch.unique_ids(experiment_ids, "experiment_ids")
         if baseline_id is None:
             if not runs:
                 raise ValueError("experiment_ids must name at least one experiment")

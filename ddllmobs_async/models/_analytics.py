@@ -22,8 +22,8 @@ def _check_time_point(name: str, value: object) -> None:
         raise ValueError(
             f"TimeRange.{name} is a naive datetime; pass an aware one, e.g. tzinfo=timezone.utc"
         )
-    if isinstance(value, int) and value < 0:
-        raise ValueError(f"TimeRange.{name} must be epoch milliseconds >= 0, got {value}")
+    if to_epoch_ms(value) < 0:
+        raise ValueError(f"TimeRange.{name} must not be before 1970 (epoch 0), got {value!r}")
 
 
 def to_epoch_ms(value: datetime | int) -> int:
