@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,9 +111,15 @@ def run_cli(
 
 def list_cli(fake: FakeLLMObs, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(
-        "experiments", "list", "--base-url", fake.url, "--project-id", fake.project_id, *args,
+        "experiments",
+        "list",
+        "--base-url",
+        fake.url,
+        "--project-id",
+        fake.project_id,
+        *args,
         env=fake_env(fake),
-    )  # fmt: skip
+    )
 
 
 def visible(fake: FakeLLMObs) -> list[dict[str, Any]]:
@@ -191,11 +198,31 @@ def test_list_sends_every_filter(served: ThreadedFake) -> None:
     fake = served.fake
     assert fake is not None
     result = list_cli(
-        fake, "--id", "a", "--id", "b", "--parent-id", "p1", "--parent-id", "p2",
-        "--metadata", "branch=main", "--metadata", "attempt:=3", "--name", "run-1",
-        "--experiment", "summarizer", "--deleted", "--include-user-data",
-        "--include-dataset-names", "--dataset-id", "ds", "--format", "jsonl",
-    )  # fmt: skip
+        fake,
+        "--id",
+        "a",
+        "--id",
+        "b",
+        "--parent-id",
+        "p1",
+        "--parent-id",
+        "p2",
+        "--metadata",
+        "branch=main",
+        "--metadata",
+        "attempt:=3",
+        "--name",
+        "run-1",
+        "--experiment",
+        "summarizer",
+        "--deleted",
+        "--include-user-data",
+        "--include-dataset-names",
+        "--dataset-id",
+        "ds",
+        "--format",
+        "jsonl",
+    )
     assert result.returncode == 0, result.stderr
     (request,) = fake.requests_to("experiments")
     assert request.params("filter[id]") == ["a", "b"]
@@ -280,7 +307,8 @@ def test_connection_failure_exits_1(served: ThreadedFake) -> None:
         (["aggregate", "--metric", "score_value", "--from", "2026-07-01T00:00:00"], "timezone"),
         (["aggregate", "--metric", "score_value", "--to", "now"], "--to needs --from"),
         (["aggregate", "--metric", "score_value", "--from", "1h", "--to", "2h"], "after"),
-        (["aggregate", "--metric", "score_value:", "--query", "*"], "METRIC:ALIAS"),
+        (["aggregate", "--metric", "score_value:", "--query", "*"], "METRIC=NAME"),
+        (["aggregate", "--metric", "score_value=", "--query", "*"], "METRIC=NAME"),
         (["fake-server", "--rate-limit", "ten/60"], "LIMIT/PERIOD"),
         (["experiments"], "required"),
         ([], "required"),
@@ -309,10 +337,24 @@ def test_ctrl_c_exits_130_quietly(served: ThreadedFake) -> None:
     assert fake is not None
     served.inject(Fault.delay(15))
     process = subprocess.Popen(
-        [sys.executable, "-m", "ddllmobs_async", "experiments", "list", "--base-url", fake.url,
-         "--project-id", fake.project_id, "--format", "json"],
-        env=fake_env(fake), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ddllmobs_async",
+            "experiments",
+            "list",
+            "--base-url",
+            fake.url,
+            "--project-id",
+            fake.project_id,
+            "--format",
+            "json",
+        ],
+        env=fake_env(fake),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + TIMEOUT
     while not fake.requests and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -321,6 +363,107 @@ def test_ctrl_c_exits_130_quietly(served: ThreadedFake) -> None:
     assert process.returncode == 130
     assert stderr == ""
     assert json.loads(stdout) == []  # the JSON array is closed on the way out
+
+
+def test_ctrl_c_mid_listing_prints_the_resume_cursor(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    served.inject(Fault.delay(0), Fault.delay(15), endpoint="experiments")  # page 2 hangs
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddllmobs_async", "experiments", "list", "--page-size", "5"],
+        env=fake_env(fake)
+        | {"DD_LLMOBS_BASE_URL": fake.url, "DD_LLMOBS_PROJECT_ID": fake.project_id},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while len(fake.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 130
+    assert len(table_ids(stdout)) == 5
+    assert "interrupted after 5 experiments; to resume, rerun with --cursor '" in stderr
+    cursor = stderr.split("--cursor '")[1].split("'")[0]
+    assert cursor == fake.requests[1].param("page[cursor]")
+
+
+def test_a_refused_cursor_is_not_suggested_again(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    result = list_cli(fake, "--cursor", "garbage")
+    assert_clean_failure(result, 1)
+    assert "HTTP 400" in result.stderr
+    assert "rerun with --cursor" not in result.stderr
+    assert "rerun without it" in result.stderr
+
+
+def test_page_size_beyond_the_api_is_refused_before_any_output(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    result = list_cli(fake, "--page-size", "6000")
+    assert_clean_failure(result, 2)
+    assert result.stdout == ""
+    assert "1..5000" in result.stderr
+    assert fake.requests == []
+
+
+def test_argparse_errors_are_one_line_and_a_hint() -> None:
+    result = run_cli("experiments", "list", "--limit", "many", env=clean_env())
+    assert_clean_failure(result, 2)
+    assert result.stderr.splitlines() == [
+        "ddllmobs experiments list: error: argument --limit: invalid value 'many': "
+        "expected an integer >= 0",
+        "hint: `ddllmobs experiments list --help` lists the options",
+    ]
+
+
+def test_base_url_and_site_together_is_a_usage_error_naming_both() -> None:
+    result = run_cli(
+        "experiments",
+        "list",
+        "--project-id",
+        "p",
+        "--site",
+        "datadoghq.eu",
+        "--base-url",
+        "http://127.0.0.1:9",
+        env=clean_env(DD_API_KEY="k", DD_APP_KEY="a"),
+    )
+    assert_clean_failure(result, 2)
+    assert "--base-url and --site" in result.stderr
+
+
+def test_site_flag_beats_the_base_url_variable(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    env = fake_env(fake) | {"DD_LLMOBS_BASE_URL": fake.url}
+    result = run_cli("experiments", "list", "--project-id", "p", "--site", "nope.example", env=env)
+    assert_clean_failure(result, 2)  # the flag was used, not silently ignored
+    assert "valid sites" in result.stderr
+    assert fake.requests == []
+
+
+def test_base_url_variable_beats_dd_site_and_legacy_name_works(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    for name in ("DD_LLMOBS_BASE_URL", "DDLLMOBS_BASE_URL"):
+        env = fake_env(fake) | {name: fake.url, "DD_SITE": "datadoghq.eu"}
+        result = run_cli("experiments", "list", "--project-id", fake.project_id, env=env)
+        assert result.returncode == 0, result.stderr
+        assert table_ids(result.stdout) == [e["id"] for e in visible(fake)]
+
+
+def test_wrong_api_key_error_says_forbidden_once(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    env = clean_env(DD_API_KEY="wrong", DD_APP_KEY=fake.app_key)
+    result = run_cli("experiments", "list", "--base-url", fake.url, "--project-id", "p", env=env)
+    assert_clean_failure(result, 1)
+    assert "HTTP 403" in result.stderr
+    assert "Forbidden: Forbidden" not in result.stderr
+    assert result.stderr.count("Forbidden") == 1
 
 
 # --- aggregate -----------------------------------------------------------------------------
@@ -343,6 +486,7 @@ def test_aggregate_table_matches_hand_computed_averages(served: ThreadedFake) ->
     }
     events = len(fake.eval_events)
     assert f"{len(expected)} buckets, {events} events matched" in result.stderr
+    assert "1 buckets" not in result.stderr
 
 
 def test_aggregate_json_with_every_option(served: ThreadedFake) -> None:
@@ -355,11 +499,28 @@ def test_aggregate_json_with_every_option(served: ThreadedFake) -> None:
     end = (second + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     version = target["attributes"]["dataset_version"]
     result = aggregate_cli(
-        fake, "--metric", "score_value:avg_score", "--metric", "count",
-        "--query", f"@experiment_id:{target['id']}", "--group-by", "experiment_id",
-        "--from", start, "--to", end, "--dataset-version", str(version), "--limit", "5",
-        "--index", "experiment-evals", "--format", "json",
-    )  # fmt: skip
+        fake,
+        "--metric",
+        "score_value:avg_score",
+        "--metric",
+        "count",
+        "--query",
+        f"@experiment_id:{target['id']}",
+        "--group-by",
+        "experiment_id",
+        "--from",
+        start,
+        "--to",
+        end,
+        "--dataset-version",
+        str(version),
+        "--limit",
+        "5",
+        "--index",
+        "experiment-evals",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     events = [
@@ -387,6 +548,67 @@ def test_aggregate_json_with_every_option(served: ThreadedFake) -> None:
     ]
 
 
+def test_metric_names_its_result_and_a_label_query_picks_one_eval(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    result = aggregate_cli(
+        fake,
+        "--metric",
+        "score_value=avg_faithfulness",
+        "--query",
+        "@label:faithfulness",
+        "--group-by",
+        "experiment_id",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["EXPERIMENT_ID", "AVG_FAITHFULNESS"]
+    faithfulness = [e for e in fake.eval_events if e["label"] == "faithfulness"]
+    expected = averages_by(faithfulness, "experiment_id")
+    shown = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert shown == {k: "-" if v is None else f"{v:.4f}" for k, v in expected.items()}
+    old_spelling = aggregate_cli(
+        fake,
+        "--metric",
+        "score_value:avg_faithfulness",
+        "--query",
+        "@label:faithfulness",
+        "--group-by",
+        "experiment_id",
+    )
+    assert old_spelling.stdout == result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_aggregate_reads_buckets_keyed_by_metric_name(fmt: str) -> None:
+    with ThreadedFake(n_experiments=5, seed=2, metric_keys="metric") as fake:
+        result = aggregate_cli(fake, "--metric", "score_value=avg_score", "--format", fmt)
+        ambiguous = aggregate_cli(
+            fake, "--metric", "score_value=a", "--metric", "score_value=b", "--format", fmt
+        )
+    assert result.returncode == 0, result.stderr
+    expected = average([e["score_value"] for e in fake.eval_events])
+    assert expected is not None
+    if fmt == "json":
+        (bucket,) = json.loads(result.stdout)["buckets"]
+        assert bucket["metrics"] == {"avg_score": pytest.approx(expected)}
+    else:
+        assert result.stdout.splitlines() == ["AVG_SCORE", f"{expected:.4f}"]
+    assert_clean_failure(ambiguous, 1)
+    assert "ambiguous" in ambiguous.stderr
+
+
+def test_aggregate_counts_use_the_right_plural(served: ThreadedFake) -> None:
+    fake = served.fake
+    assert fake is not None
+    one = visible(fake)[0]["id"]
+    result = aggregate_cli(
+        fake, "--metric", "count", "--query", f"@experiment_id:{one} @label:relevance"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 bucket, 2 events matched" in result.stderr
+
+
 def test_aggregate_api_error_exits_1_with_the_pointer(served: ThreadedFake) -> None:
     fake = served.fake
     assert fake is not None
@@ -399,46 +621,120 @@ def test_aggregate_api_error_exits_1_with_the_pointer(served: ThreadedFake) -> N
 # --- fake-server and demo ------------------------------------------------------------------
 
 
-def test_fake_server_serves_the_other_commands_until_sigterm() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ddllmobs_async", "fake-server", "--port", "0",
-         "--experiments", "12", "--seed", "3", "--rate-limit", "1000/60"],
-        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline().strip() for _ in range(4)]
-        settings = dict(line.split("=", 1) for line in lines)
-        assert set(settings) == {
-            "DDLLMOBS_BASE_URL", "DD_LLMOBS_PROJECT_ID", "DD_API_KEY", "DD_APP_KEY"
-        }  # fmt: skip
-        base_url = settings.pop("DDLLMOBS_BASE_URL")
-        assert base_url.startswith("http://127.0.0.1:")
-        env = clean_env(**settings)
+def start_fake_server(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ddllmobs_async", "fake-server", "--port", "0", *args],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
-        listed = run_cli(
-            "experiments", "list", "--base-url", base_url, "--format", "jsonl", env=env
-        )
+
+def read_exports(process: subprocess.Popen[str]) -> dict[str, str]:
+    """The ``export NAME=value`` lines the fake server prints once it listens."""
+    assert process.stdout is not None
+    lines = [process.stdout.readline().strip() for _ in range(4)]
+    assert all(line.startswith("export ") for line in lines), lines
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.terminate()
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+def test_fake_server_serves_the_other_commands_until_sigterm() -> None:
+    process = start_fake_server("--experiments", "12", "--seed", "3", "--rate-limit", "1000/60")
+    try:
+        settings = read_exports(process)
+        assert set(settings) == {
+            "DD_LLMOBS_BASE_URL",
+            "DD_LLMOBS_PROJECT_ID",
+            "DD_API_KEY",
+            "DD_APP_KEY",
+        }
+        base_url = settings["DD_LLMOBS_BASE_URL"]
+        assert base_url.startswith("http://127.0.0.1:")
+        env = clean_env(**settings)  # no --base-url: the printed variable is enough
+
+        listed = run_cli("experiments", "list", "--format", "jsonl", env=env)
         assert listed.returncode == 0, listed.stderr
         records = [json.loads(line) for line in listed.stdout.splitlines()]
-        expected = FakeLLMObs.seeded(n_experiments=total_for_live(12), seed=3).experiments
-        assert [r["id"] for r in records] == [
-            e["id"] for e in expected if e["attributes"]["deleted_at"] is None
-        ]
         assert len(records) == 12  # --experiments counts the listed ones
         assert {r["project_id"] for r in records} == {settings["DD_LLMOBS_PROJECT_ID"]}
 
-        summed = run_cli(
-            "aggregate", "--base-url", base_url, "--metric", "count", "--query", "*", env=env
-        )
+        summed = run_cli("aggregate", "--metric", "count", "--query", "*", env=env)
         assert summed.returncode == 0, summed.stderr
         assert summed.stdout.splitlines() == ["COUNT", str(total_for_live(12) * 4)]
     finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=TIMEOUT)
-    assert process.returncode == 0
-    assert "Traceback" not in stderr
+        stderr = stop(process)
     assert "Stopped after 2 requests." in stderr
+
+
+def test_fake_server_announces_the_listed_experiments_apart_from_deleted_ones() -> None:
+    process = start_fake_server("--experiments", "500")
+    try:
+        read_exports(process)
+        assert process.stderr is not None
+        announcement = process.stderr.readline()
+    finally:
+        stop(process)
+    deleted = total_for_live(500) - 500
+    assert f": 500 experiments listed (+ {deleted} soft-deleted)" in announcement
+
+
+def test_fake_server_data_leads_up_to_now_unless_pinned() -> None:
+    pinned = "2030-01-02T03:04:05Z"
+    runs = []
+    for args in (("--now", pinned), ("--now", pinned), ()):
+        process = start_fake_server("--experiments", "5", *args)
+        try:
+            env = clean_env(**read_exports(process))
+            listed = run_cli("experiments", "list", "--format", "jsonl", env=env)
+            recent = run_cli("aggregate", "--metric", "count", "--from", "24h", env=env)
+        finally:
+            stop(process)
+        assert listed.returncode == recent.returncode == 0, listed.stderr + recent.stderr
+        runs.append(
+            ([json.loads(line)["created_at"] for line in listed.stdout.splitlines()], recent)
+        )
+    assert runs[0][0] == runs[1][0]  # reproducible with --now
+    assert runs[0][0][0].startswith("2030-01-02T02:59:05")
+    assert runs[0][1].stdout.splitlines() == ["COUNT", "0"]  # 2030 is not in the last 24 hours
+    newest = datetime.fromisoformat(runs[2][0][0])
+    assert timedelta(0) < datetime.now(timezone.utc) - newest < timedelta(hours=1)
+    assert int(runs[2][1].stdout.splitlines()[1]) > 0  # --from 24h finds the fresh data
+
+
+def test_fake_server_env_file_sourced_in_one_shell(tmp_path: Path) -> None:
+    script = """
+        rm -f .env
+        ddllmobs fake-server --experiments 3 --env-file .env > /dev/null 2>&1 &
+        server=$!
+        while [ ! -f .env ]; do sleep 0.1; done
+        . ./.env
+        ddllmobs experiments list --format jsonl
+        status=$?
+        kill $server
+        wait $server
+        [ ! -e .env ] || exit 9  # the server removed its file
+        exit $status
+    """
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=clean_env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
 
 
 def test_demo_needs_no_keys_and_prints_both_results() -> None:
@@ -474,6 +770,14 @@ def test_demo_with_keys_but_no_project_still_runs_on_the_fake() -> None:
         "demo", "--fake", "--experiments", "3", env=env | {"DD_LLMOBS_PROJECT_ID": "p"}
     )
     assert forced.returncode == 0, forced.stderr
+
+
+def test_demo_without_eval_events_prints_no_counts_over_an_empty_table() -> None:
+    result = run_cli("demo", "--experiments", "0", env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert "0 experiments in 1 page." in result.stdout
+    assert "Average eval score" not in result.stdout
+    assert "No eval events to average" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -531,6 +835,7 @@ def test_parse_time_rejects(text: str) -> None:
 
 
 def test_parse_helpers() -> None:
+    assert _cli_args.parse_metric("score_value=avg") == dd.Compute("score_value", name="avg")
     assert _cli_args.parse_metric("score_value:avg") == dd.Compute("score_value", name="avg")
     assert _cli_args.parse_metric("count") == dd.Compute("count")
     assert _cli_args.parse_metadata("a=b=c") == ("a", "b=c")

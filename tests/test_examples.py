@@ -222,8 +222,10 @@ async def test_batch_job_resumes_after_an_interruption(
     assert list(state["scores"]) == first_two_pages
     assert state["cursor"] == failure.value.cursor is not None
     assert state["done"] is False
-    first_run = [r.json["data"]["attributes"]["aggregate"]["search"]["query"]
-                 for r in fake.requests_to("analytics")]  # fmt: skip
+    first_run = [
+        r.json["data"]["attributes"]["aggregate"]["search"]["query"]
+        for r in fake.requests_to("analytics")
+    ]
     assert len(first_run) == 20
 
     fake.reset_requests()
@@ -231,8 +233,10 @@ async def test_batch_job_resumes_after_an_interruption(
     listing = fake.requests_to("experiments")
     assert listing[0].param("page[cursor]") == state["cursor"]  # no finished page refetched
     assert len(listing) == -(-(len(visible(fake)) - 20) // 10)
-    second_run = [r.json["data"]["attributes"]["aggregate"]["search"]["query"]
-                  for r in fake.requests_to("analytics")]  # fmt: skip
+    second_run = [
+        r.json["data"]["attributes"]["aggregate"]["search"]["query"]
+        for r in fake.requests_to("analytics")
+    ]
     every_query = sorted(first_run + second_run)
     assert every_query == sorted(f"@experiment_id:{i}" for i in expected)  # each exactly once
     assert_scores(scores, expected)
@@ -265,10 +269,21 @@ def test_batch_job_script_reads_the_environment(tmp_path: Path) -> None:
         )
         checkpoint = tmp_path / "scores.json"
         result = subprocess.run(
-            [sys.executable, str(EXAMPLES / "batch_job.py"), fake.project_id,
-             "--checkpoint", str(checkpoint), "--concurrency", "2"],
-            env=env, capture_output=True, text=True, timeout=20, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(EXAMPLES / "batch_job.py"),
+                fake.project_id,
+                "--checkpoint",
+                str(checkpoint),
+                "--concurrency",
+                "2",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         scores = json.loads(result.stdout)
         assert_scores(scores, {e["id"]: experiment_score(fake, e["id"]) for e in visible(fake)})

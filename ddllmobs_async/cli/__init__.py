@@ -3,13 +3,15 @@
 ```
 ddllmobs demo                                   # no keys needed: runs against a local fake
 ddllmobs experiments list --project-id P [--format table|json|jsonl|csv] [filters...]
-ddllmobs aggregate --metric score_value:avg --group-by experiment_id [--from 1h]
-ddllmobs fake-server [--port 0] [--experiments 25] [--seed 0] [--rate-limit 100/60]
+ddllmobs experiments events EXPERIMENT_ID [--format table|json|jsonl|csv] [--limit N]
+ddllmobs projects list [--name N] [--id ID]...
+ddllmobs aggregate --metric score_value=avg_score --group-by experiment_id [--from 1h]
+ddllmobs fake-server [--port 0] [--experiments 25] [--seed 0] [--env-file .env]
 ```
 
-Keys come from ``DD_API_KEY`` / ``DD_APP_KEY`` (or ``--api-key`` / ``--app-key``), the site
-from ``DD_SITE`` or ``--site``; ``--base-url`` (or ``DDLLMOBS_BASE_URL``) points at a proxy
-or at ``ddllmobs fake-server``.
+Keys come from ``DD_API_KEY`` / ``DD_APP_KEY`` (or ``--api-key`` / ``--app-key``); requests
+go to ``--base-url`` or ``--site`` (not both), else ``DD_LLMOBS_BASE_URL`` (which
+``ddllmobs fake-server`` prints), else ``DD_SITE``, else datadoghq.com.
 
 Exit status: 0 success, 1 the API (or the network) failed, 2 usage error, 130 interrupted.
 
@@ -26,13 +28,14 @@ import sys
 from collections.abc import Sequence
 
 from ddllmobs_async._version import __version__
-from ddllmobs_async.cli import aggregate, demo, experiments, fake_server
+from ddllmobs_async.cli import aggregate, demo, experiments, fake_server, projects
 from ddllmobs_async.cli._common import (
     EXIT_API_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     Handler,
+    Parser,
     UsageError,
     report_api_error,
 )
@@ -40,7 +43,7 @@ from ddllmobs_async.errors import LLMObsError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_GROUPS = (experiments, aggregate, fake_server, demo)
+COMMAND_GROUPS = (experiments, projects, aggregate, fake_server, demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ddllmobs",
         description="Datadog LLM Observability experiments from the command line.",
         epilog="Start with `ddllmobs demo`: it needs no keys.",

@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ddllmobs_async import _constants as const
 from ddllmobs_async.models import Compute
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -48,11 +49,17 @@ def parse_time(value: str, *, now: datetime | None = None) -> datetime:
 
 
 def parse_metric(value: str) -> Compute:
-    """``metric`` or ``metric:alias`` as a :class:`Compute`."""
-    metric, _, alias = value.partition(":")
-    if not metric or (_ and not alias):
-        raise argparse.ArgumentTypeError(f"invalid metric {value!r}: use METRIC or METRIC:ALIAS")
-    return Compute(metric, name=alias or None)
+    """``METRIC`` or ``METRIC=NAME`` (the result's name) as a :class:`Compute`.
+
+    ``METRIC:NAME`` is accepted too (the older spelling).
+    """
+    separator = "=" if "=" in value else ":"
+    metric, found, name = value.partition(separator)
+    if not metric or (found and not name):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric {value!r}: use METRIC or METRIC=NAME, e.g. score_value=avg_score"
+        )
+    return Compute(metric, name=name or None)
 
 
 def parse_metadata(value: str) -> tuple[str, Any]:
@@ -102,6 +109,16 @@ def positive_int(value: str) -> int:
 def non_negative_int(value: str) -> int:
     """An integer >= 0."""
     return _bounded_int(value, 0)
+
+
+def page_size(value: str) -> int:
+    """An integer within 1..5000, the API's page sizes."""
+    size = _bounded_int(value, 1)
+    if size > const.MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"invalid page size {value!r}: the API serves 1..{const.MAX_PAGE_SIZE} per page"
+        )
+    return size
 
 
 def port_number(value: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 from ddllmobs_async import _constants as const
 from ddllmobs_async._client import LLMObsClient
@@ -25,7 +25,9 @@ EXIT_API_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-BASE_URL_ENV = "DDLLMOBS_BASE_URL"
+BASE_URL_ENV = "DD_LLMOBS_BASE_URL"
+"""Where the library (and so every command) sends requests when no flag says otherwise;
+``DDLLMOBS_BASE_URL`` is accepted too."""
 PROJECT_ID_ENV = "DD_LLMOBS_PROJECT_ID"
 
 _HINTS = {
@@ -39,16 +41,29 @@ class UsageError(Exception):
     """A problem with the command line or the environment (exit status 2)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line plus a hint, like the others."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` and where to find the options; exit with status 2."""
+        self.exit(
+            EXIT_USAGE,
+            f"{self.prog}: error: {message}\nhint: `{self.prog} --help` lists the options\n",
+        )
+
+
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--site``, ``--base-url``, ``--api-key``, ``--app-key``, ``--timeout``..."""
     group = parser.add_argument_group("connection")
     group.add_argument(
-        "--site", help="Datadog site, e.g. datadoghq.eu (default: $DD_SITE or datadoghq.com)"
+        "--site",
+        help="Datadog site, e.g. datadoghq.eu (default: $DD_SITE or datadoghq.com; "
+        f"${BASE_URL_ENV} beats $DD_SITE)",
     )
     group.add_argument(
         "--base-url",
-        help="API root overriding --site, e.g. the URL `ddllmobs fake-server` prints "
-        f"(default: ${BASE_URL_ENV})",
+        help="API root instead of a site, e.g. the URL `ddllmobs fake-server` prints "
+        f"(default: ${BASE_URL_ENV}); not with --site",
     )
     group.add_argument("--api-key", help="Datadog API key (default: $DD_API_KEY)")
     group.add_argument("--app-key", help="Datadog application key (default: $DD_APP_KEY)")
@@ -81,9 +96,14 @@ def make_client(args: argparse.Namespace) -> LLMObsClient:
     """A client configured from the connection options and the environment.
 
     Raises:
-        UsageError: A key is missing (naming ``DD_API_KEY`` / ``DD_APP_KEY``), or the site
-            or base URL is invalid.
+        UsageError: A key is missing (naming ``DD_API_KEY`` / ``DD_APP_KEY``), the site
+            or base URL is invalid, or ``--site`` and ``--base-url`` are both given.
     """
+    if args.site is not None and args.base_url is not None:
+        raise UsageError(
+            "--base-url and --site were both given: --base-url names the API root, "
+            "--site a Datadog site; pass one"
+        )
     api_key, app_key = resolve_keys(args)
     missing = [
         f"{env} (or {option})"
@@ -98,13 +118,12 @@ def make_client(args: argparse.Namespace) -> LLMObsClient:
             f"missing Datadog keys: set {' and '.join(missing)}; "
             "or try `ddllmobs demo`, which needs none"
         )
-    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or None
-    try:
+    try:  # without either flag, the client reads DD_LLMOBS_BASE_URL, else DD_SITE
         return LLMObsClient(
             api_key,
             app_key,
             site=args.site,
-            base_url=base_url,
+            base_url=args.base_url,
             timeout=args.timeout,
             max_retries=args.max_retries,
         )

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TextIO
 
 import attrs
 
-from ddllmobs_async.models import AggregateResult, Experiment
+from ddllmobs_async.models import AggregateResult, Compute, Experiment
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -190,12 +190,18 @@ def experiment_writer(kind: str, out: TextIO) -> ExperimentWriter:
 # --- aggregate results ---------------------------------------------------------------------
 
 
-def aggregate_record(result: AggregateResult) -> dict[str, Any]:
-    """An aggregate result as a JSON-compatible dict."""
+def aggregate_record(result: AggregateResult, computes: Sequence[Compute]) -> dict[str, Any]:
+    """An aggregate result as a JSON-compatible dict, each metric under its compute's name.
+
+    Raises:
+        KeyError: A bucket lacks a compute's value, or it is ambiguous (:meth:`Bucket.value`).
+    """
     return {
         "id": result.id,
         "hit_count": result.hit_count,
-        "buckets": [{"by": b.by, "metrics": b.metrics} for b in result.buckets],
+        "buckets": [
+            {"by": b.by, "metrics": {c.key: b.value(c) for c in computes}} for b in result.buckets
+        ],
     }
 
 
@@ -220,21 +226,23 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def aggregate_table(result: AggregateResult) -> str:
-    """The buckets of an aggregate: one column per group-by field, then one per metric."""
+def aggregate_table(result: AggregateResult, computes: Sequence[Compute]) -> str:
+    """The buckets: one column per group-by field, then one per compute (its name).
+
+    Raises:
+        KeyError: A bucket lacks a compute's value, or it is ambiguous (:meth:`Bucket.value`).
+    """
     by_fields: list[str] = []
-    metric_keys: list[str] = []
     for bucket in result.buckets:
         by_fields += [f for f in bucket.by if f not in by_fields]
-        metric_keys += [m for m in bucket.metrics if m not in metric_keys]
     rows = [
         [
             *(_text(b.by.get(f)) for f in by_fields),
-            *(format_number(b.metrics.get(m)) for m in metric_keys),
+            *(format_number(b.value(c)) for c in computes),
         ]
         for b in result.buckets
     ]
-    headers = [f.upper() for f in by_fields] + [m.upper() for m in metric_keys]
+    headers = [f.upper() for f in by_fields] + [c.key.upper() for c in computes]
     return render_table(headers, rows)
 
 
@@ -250,8 +258,11 @@ def _text(value: Any) -> str:
 class Progress:
     """A one-line ``pages, items, rate`` counter on a terminal; silent otherwise."""
 
-    def __init__(self, stream: TextIO, *, enabled: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO, *, enabled: bool | None = None, noun: str = "experiment"
+    ) -> None:
         self._stream = stream
+        self.noun = noun
         self.enabled = _isatty(stream) if enabled is None else enabled
         self._start = time.monotonic()
         self._shown = False
@@ -267,8 +278,8 @@ class Progress:
         elapsed = max(time.monotonic() - self._start, 1e-6)
         rate = self.items / elapsed
         self._stream.write(
-            f"\r\x1b[K{_plural(self.pages, 'page')}, {_plural(self.items, 'experiment')}, "
-            f"{rate:.0f} experiments/s"
+            f"\r\x1b[K{plural(self.pages, 'page')}, {plural(self.items, self.noun)}, "
+            f"{rate:.0f} {self.noun}s/s"
         )
         self._stream.flush()
         self._shown = True
@@ -288,5 +299,6 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """``"1 bucket"``, ``"2 buckets"``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -7,12 +7,14 @@ import sys
 
 from ddllmobs_async.cli import _args, _output
 from ddllmobs_async.cli._common import (
+    EXIT_API_ERROR,
     EXIT_OK,
     Subcommands,
     UsageError,
     add_connection_options,
     make_client,
 )
+from ddllmobs_async.cli._output import plural
 from ddllmobs_async.models import AggregateQuery, TimeRange
 
 __all__ = ["aggregate_query", "register"]
@@ -23,7 +25,9 @@ def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "aggregate",
         help="compute metrics over experiment evals",
-        description="Run an analytics aggregation over experimentation data.",
+        description="Run an analytics aggregation over experiment evals: the API selects "
+        "the eval events that match --query (and --from/--to, --dataset-version), groups them "
+        "by the --group-by fields, and computes each --metric per group.",
     )
     add_connection_options(parser)
     parser.add_argument(
@@ -32,8 +36,11 @@ def register(commands: Subcommands) -> None:
         action="append",
         required=True,
         type=_args.parse_metric,
-        metavar="METRIC[:ALIAS]",
-        help="metric to compute, e.g. score_value:avg_score (repeatable)",
+        metavar="METRIC[=NAME]",
+        help="what to compute per group, named NAME in the output: score_value is the "
+        "average score of every matching eval (whatever its label: add "
+        "--query '@label:faithfulness' for one eval), count the number of events; e.g. "
+        "score_value=avg_score (repeatable)",
     )
     parser.add_argument(
         "--index",
@@ -43,7 +50,10 @@ def register(commands: Subcommands) -> None:
         help="index to query (repeatable; default: experiment-evals)",
     )
     parser.add_argument(
-        "--query", default="*", help="search filter, e.g. @experiment_id:ID (default: *)"
+        "--query",
+        default="*",
+        help="which eval events: @field:value terms with AND, OR, NOT/-, parentheses, e.g. "
+        "'@experiment_id:ID @label:faithfulness' (default: *, every event)",
     )
     parser.add_argument(
         "--group-by",
@@ -106,9 +116,15 @@ async def _aggregate(args: argparse.Namespace) -> int:
     query = aggregate_query(args)
     async with make_client(args) as client:
         result = await client.aggregate(query)
-    if args.format == "json":
-        print(_output.dumps(_output.aggregate_record(result)))
-    else:
-        sys.stdout.write(_output.aggregate_table(result))
-        print(f"{len(result.buckets)} buckets, {result.hit_count} events matched", file=sys.stderr)
+    try:
+        if args.format == "json":
+            print(_output.dumps(_output.aggregate_record(result, query.compute)))
+        else:
+            sys.stdout.write(_output.aggregate_table(result, query.compute))
+    except KeyError as error:  # Bucket.value: a metric missing or ambiguous in the answer
+        print(f"ddllmobs: error: {error.args[0]}", file=sys.stderr)
+        return EXIT_API_ERROR
+    if args.format != "json":
+        counts = f"{plural(len(result.buckets), 'bucket')}, {plural(result.hit_count, 'event')}"
+        print(f"{counts} matched", file=sys.stderr)
     return EXIT_OK

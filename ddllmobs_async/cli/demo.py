@@ -19,6 +19,7 @@ from ddllmobs_async.cli._common import (
     report_api_error,
     resolve_keys,
 )
+from ddllmobs_async.cli._output import plural
 from ddllmobs_async.cli.fake_server import seeded_fake
 from ddllmobs_async.errors import LLMObsError
 from ddllmobs_async.models import AggregateQuery, Compute
@@ -26,6 +27,7 @@ from ddllmobs_async.models import AggregateQuery, Compute
 __all__ = ["demo", "register", "run_demo"]
 
 DEMO_PAGE_SIZE = 10
+_AVERAGE_SCORE = Compute("score_value", name="avg_score")
 
 
 def register(commands: Subcommands) -> None:
@@ -89,7 +91,7 @@ async def demo(client: LLMObsClient, project_id: str) -> int:
                 names.update((e.id, e.name) for e in page.experiments)
         progress.clear()
         query = AggregateQuery(
-            [Compute("score_value", name="avg_score")],
+            [_AVERAGE_SCORE],
             ["experiment-evals"],
             "*",
             group_by=["experiment_id"],
@@ -99,14 +101,19 @@ async def demo(client: LLMObsClient, project_id: str) -> int:
         progress.clear()
         report_api_error(error, sys.stderr)
         return EXIT_API_ERROR
-    scores = {str(b.by.get("experiment_id")): b.metrics.get("avg_score") for b in result.buckets}
+    out.write(f"\n{plural(progress.items, 'experiment')} in {plural(progress.pages, 'page')}.\n\n")
+    if not result.buckets:
+        out.write("No eval events to average (query '*').\n")
+        out.flush()
+        return EXIT_OK
+    scores = {str(b.by.get("experiment_id")): b.value(_AVERAGE_SCORE) for b in result.buckets}
     rows = [
         [experiment_id, name, _output.format_number(scores.get(experiment_id))]
         for experiment_id, name in names.items()
     ]
     out.write(
-        f"\n{progress.items} experiments in {progress.pages} pages.\n\n"
-        f"Average eval score per experiment ({result.hit_count} eval events, query '*'):\n"
+        f"Average eval score per experiment ({plural(result.hit_count, 'eval event')}, "
+        "query '*'):\n"
     )
     out.write(_output.render_table(["EXPERIMENT_ID", "NAME", "AVG_SCORE"], rows))
     out.flush()

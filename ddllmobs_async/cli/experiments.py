@@ -6,21 +6,18 @@ import argparse
 import os
 import sys
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import TextIO
 
 from ddllmobs_async.cli import _args, _output
 from ddllmobs_async.cli._common import (
-    EXIT_API_ERROR,
-    EXIT_OK,
     PROJECT_ID_ENV,
     Subcommands,
     UsageError,
     add_connection_options,
     make_client,
-    report_api_error,
 )
-from ddllmobs_async.errors import LLMObsError
+from ddllmobs_async.cli._stream import stream_pages
+from ddllmobs_async.cli.events import add_events_parser
 from ddllmobs_async.models import ExperimentPage
 
 __all__ = ["register", "stream_experiments"]
@@ -31,6 +28,7 @@ def register(commands: Subcommands) -> None:
     experiments = commands.add_parser("experiments", help="list experiments")
     actions = experiments.add_subparsers(metavar="ACTION", required=True)
     _add_list_parser(actions)
+    add_events_parser(actions)
 
 
 def _add_list_parser(commands: Subcommands) -> None:
@@ -77,7 +75,7 @@ def _add_list_parser(commands: Subcommands) -> None:
     )
     paging.add_argument(
         "--page-size",
-        type=_args.positive_int,
+        type=_args.page_size,
         metavar="N",
         help="experiments per request, 1..5000 (default: the server's, 5000)",
     )
@@ -118,40 +116,24 @@ async def _list_experiments(args: argparse.Namespace) -> int:
             max_items=args.limit,
             prefetch=args.prefetch,
         )
-        return await stream_experiments(pages, _output.experiment_writer(args.format, sys.stdout))
+        writer = _output.experiment_writer(args.format, sys.stdout)
+        return await stream_experiments(pages, writer, cursor=args.cursor)
 
 
 async def stream_experiments(
     pages: AsyncGenerator[ExperimentPage],
     writer: _output.ExperimentWriter,
     *,
+    cursor: str | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Write every page of ``pages`` as it arrives, with a progress line on a terminal.
-
-    On an API failure the rows written so far stay written, the error and the cursor to
-    resume from go to stderr, and the exit status is 1.
-    """
-    stderr = stderr or sys.stderr
-    progress = _output.Progress(stderr)
-    writer.begin()
-    try:
-        async with aclosing(pages):
-            async for page in pages:
-                progress.clear()
-                writer.write(page.experiments)
-                progress.page(len(page.experiments))
-    except LLMObsError as error:
-        progress.clear()
-        report_api_error(error, stderr)
-        if error.cursor is not None:
-            print(
-                f"{progress.items} experiments were printed; to resume, rerun with "
-                f"--cursor '{error.cursor}'",
-                file=stderr,
-            )
-        return EXIT_API_ERROR
-    finally:
-        progress.clear()
-        writer.end()
-    return EXIT_OK
+    """Write every page of ``pages`` as it arrives (see :func:`stream_pages`)."""
+    return await stream_pages(
+        pages,
+        lambda page: page.experiments,
+        lambda page: page.next_cursor,
+        writer,
+        noun="experiment",
+        cursor=cursor,
+        stderr=stderr or sys.stderr,
+    )

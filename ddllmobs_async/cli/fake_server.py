@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddllmobs_async.cli import _args
@@ -15,7 +18,7 @@ from ddllmobs_async.cli._common import BASE_URL_ENV, EXIT_OK, PROJECT_ID_ENV, Su
 if TYPE_CHECKING:
     from ddllmobs_async.testing import FakeLLMObs
 
-__all__ = ["register", "seeded_fake", "serve_fake"]
+__all__ = ["environment_lines", "register", "seeded_fake", "serve_fake"]
 
 
 def register(commands: Subcommands) -> None:
@@ -24,8 +27,9 @@ def register(commands: Subcommands) -> None:
         "fake-server",
         help="serve a fake Datadog API on 127.0.0.1 for local development",
         description="Serve a fake Datadog LLM Observability API on 127.0.0.1 with N seeded "
-        "experiments in one project, until Ctrl-C or SIGTERM. It prints the base URL, the "
-        "project id and the keys as KEY=VALUE lines.",
+        "experiments in one project, until Ctrl-C or SIGTERM. Once it listens, it prints "
+        f"`export {BASE_URL_ENV}=...` lines (the base URL, the project id and the keys) for a "
+        "shell to source, and writes them to --env-file if given.",
     )
     parser.add_argument(
         "--port",
@@ -38,9 +42,23 @@ def register(commands: Subcommands) -> None:
         type=_args.non_negative_int,
         default=25,
         metavar="N",
-        help="experiments to serve (default: %(default)s)",
+        help="experiments listed (soft-deleted ones come on top; default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data (default: 0)")
+    parser.add_argument(
+        "--now",
+        type=_args.parse_time,
+        metavar="TIME",
+        help="the moment the data leads up to, for reproducible data: an ISO time with a "
+        "timezone (default: now, so that --from 24h finds data)",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="also write the export lines to PATH once the server listens (replaced "
+        "atomically; removed when the server stops)",
+    )
     parser.add_argument(
         "--rate-limit",
         type=_args.parse_rate_limit,
@@ -66,6 +84,17 @@ def seeded_fake(n_experiments: int, seed: int, **options: Any) -> FakeLLMObs:
     return FakeLLMObs.seeded(n_experiments=total_for_live(n_experiments), seed=seed, **options)
 
 
+def environment_lines(fake: FakeLLMObs) -> str:
+    """``export NAME=value`` lines that point a shell (and the library) at ``fake``."""
+    variables = {
+        BASE_URL_ENV: fake.url,
+        PROJECT_ID_ENV: fake.project_id,
+        "DD_API_KEY": fake.api_key,
+        "DD_APP_KEY": fake.app_key,
+    }
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+
+
 async def serve_fake(args: argparse.Namespace) -> int:
     """Run the fake until SIGINT / SIGTERM, after printing how to reach it."""
     fake = seeded_fake(
@@ -74,7 +103,10 @@ async def serve_fake(args: argparse.Namespace) -> int:
         port=args.port,
         rate_limit=args.rate_limit,
         latency=args.latency,
+        now=args.now,
     )
+    env_file: Path | None = args.env_file
+    _remove(env_file)  # a stale file must not look like this server's
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -82,27 +114,41 @@ async def serve_fake(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
     try:
         async with fake:
-            sys.stdout.write(
-                f"{BASE_URL_ENV}={fake.url}\n"
-                f"{PROJECT_ID_ENV}={fake.project_id}\n"
-                f"DD_API_KEY={fake.api_key}\n"
-                f"DD_APP_KEY={fake.app_key}\n"
-            )
+            lines = environment_lines(fake)
+            sys.stdout.write(lines)
             sys.stdout.flush()
-            print(
-                f"Fake Datadog LLM Observability API on {fake.url} with "
-                f"{len(fake.experiments)} experiments; Ctrl-C to stop. Try:\n"
-                f"  ddllmobs experiments list --base-url {fake.url} "
-                f"--project-id {fake.project_id} --api-key {fake.api_key} "
-                f"--app-key {fake.app_key}",
-                file=sys.stderr,
-                flush=True,
-            )
+            if env_file is not None:
+                _write_atomically(env_file, lines)
+            _announce(fake, args.experiments)
             await stop.wait()
             stats = fake.stats
     finally:
+        _remove(env_file)
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
     print(f"Stopped after {stats.requests} requests.", file=sys.stderr)
     return EXIT_OK
+
+
+def _announce(fake: FakeLLMObs, listed: int) -> None:
+    deleted = len(fake.experiments) - listed
+    print(
+        f"Fake Datadog LLM Observability API on {fake.url}: {listed} experiments listed "
+        f"(+ {deleted} soft-deleted) in project {fake.project_id}; Ctrl-C to stop.\n"
+        "In another shell, run the export lines above (or `. PATH` with --env-file PATH), "
+        "then try:\n  ddllmobs experiments list",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
