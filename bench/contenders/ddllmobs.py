@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
-import importlib
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, cast
+from typing import Any
 
 import ddllmobs_async as dd
 from bench.contenders._common import (
@@ -31,20 +29,6 @@ from bench.contenders._common import (
     run_batch,
     time_batch,
 )
-
-
-def _page_parser() -> Callable[[bytes], Any]:
-    """``ddllmobs_async.parse_experiment_page`` (public, being added by the lead)."""
-    public: Callable[[bytes], Any] | None = getattr(dd, "parse_experiment_page", None)
-    if public is not None:
-        return public
-    # TEMPORARY: the private converter until parse_experiment_page is public; remove then.
-    for name in ("ddllmobs_async._converters.experiments", "ddllmobs_async._converters"):
-        with contextlib.suppress(ImportError):
-            private = getattr(importlib.import_module(name), "structure_experiment_page", None)
-            if private is not None:
-                return cast("Callable[[bytes], Any]", private)
-    raise RuntimeError("n/a: ddllmobs_async.parse_experiment_page missing")
 
 
 def _query() -> dd.AggregateQuery:
@@ -101,31 +85,20 @@ async def stream(args: argparse.Namespace, result: Result) -> None:
         await _consume(args, result, items)
 
 
-def _events_method(client: dd.LLMObsClient) -> Callable[..., AsyncIterator[Any]] | None:
-    # issue 13 adds list_experiment_events; until then the row reads "n/a"
-    method: Callable[..., AsyncIterator[Any]] | None = getattr(
-        client, "list_experiment_events", None
-    )
-    return method
-
-
 async def events(args: argparse.Namespace, result: Result) -> None:
     async with _client(args, 64) as client:
-        list_events = _events_method(client)
-        if list_events is None:
-            result.error = "n/a: LLMObsClient.list_experiment_events not in this version"
-            return
-        items = functools.partial(list_events, experiment_id(args.total), page_size=args.page_size)
+        items = functools.partial(
+            client.list_experiment_events, experiment_id(args.total), page_size=args.page_size
+        )
         await _consume(args, result, items)
 
 
 async def structure(args: argparse.Namespace, result: Result) -> None:
-    parse = _page_parser()
     raw = await read_page(args.page_file)
     times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        page = parse(raw)
+        page = dd.parse_experiment_page(raw)
         times.append(time.perf_counter() - start)
         result.items = len(page.experiments)
         del page
