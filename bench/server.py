@@ -31,6 +31,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -123,7 +124,15 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
     return pairs
 
 
-def encode_all(pairs: list[tuple[int, int]], make: Any, encode: Any) -> Pages:
+Items = list[dict[str, Any]]
+
+
+def encode_all(
+    pairs: list[tuple[int, int]],
+    make: Callable[[int], Items],
+    encode: Callable[[Items, int, int], list[bytes]],
+) -> Pages:
+    """Every ``(total, page_size)`` pair's pages, from one list of the largest total."""
     if not pairs:
         return {}
     items = make(max(total for total, _ in pairs))
