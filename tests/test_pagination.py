@@ -1,0 +1,105 @@
+"""The paginator, driven by a scripted ``fetch_page``: limits, guards, de-duplication."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+import ddllmobs_async as dd
+from ddllmobs_async._converters.experiments import structure_experiment
+from ddllmobs_async._endpoints.experiments import EXPERIMENT_PAGES
+from ddllmobs_async._pagination import iter_items, iter_pages
+from ddllmobs_async.testing import make_experiment
+
+EXPERIMENTS = [structure_experiment(make_experiment(id=f"e{i}")) for i in range(12)]
+
+
+class Script:
+    """Pages by cursor: ``{cursor: (item indexes, next cursor)}``; records each request."""
+
+    def __init__(self, pages: dict[str | None, tuple[Sequence[int], str | None]]) -> None:
+        self.pages = pages
+        self.requests: list[tuple[str | None, int | None]] = []
+
+    async def __call__(self, cursor: str | None, limit: int | None) -> dd.ExperimentPage:
+        self.requests.append((cursor, limit))
+        indexes, after = self.pages[cursor]
+        return dd.ExperimentPage(
+            experiments=[EXPERIMENTS[i] for i in indexes], next_cursor=after, cursor=cursor
+        )
+
+
+async def items(script: Script, **options: object) -> list[str]:
+    settings: dict[str, object] = {
+        "page_size": None,
+        "cursor": None,
+        "max_items": None,
+        "max_empty_pages": 3,
+        **options,
+    }
+    pages = iter_pages(script, EXPERIMENT_PAGES, **settings)  # type: ignore[arg-type]
+    return [e.id async for e in iter_items(pages, EXPERIMENT_PAGES)]
+
+
+async def test_pages_are_followed_until_the_cursor_ends_and_short_pages_are_not_the_end() -> None:
+    script = Script({None: ([0, 1], "a"), "a": ([2], "b"), "b": ([], "c"), "c": ([3], None)})
+    assert await items(script) == [e.id for e in EXPERIMENTS[:4]]
+    assert [cursor for cursor, _ in script.requests] == [None, "a", "b", "c"]
+
+
+async def test_max_items_asks_for_no_more_than_it_needs_and_cuts_a_longer_page() -> None:
+    script = Script({None: ([0, 1, 2, 3, 4], "a"), "a": ([5, 6, 7, 8], None)})
+    assert await items(script, page_size=5, max_items=7) == [e.id for e in EXPERIMENTS[:7]]
+    assert script.requests == [(None, 5), ("a", 2)]
+    # a server that sends more than page[limit] asked for is cut to max_items
+    script = Script({None: ([0, 1, 2, 3, 4], "a")})
+    assert await items(script, page_size=2, max_items=3) == [e.id for e in EXPERIMENTS[:3]]
+    assert script.requests == [(None, 2)]
+
+
+async def test_a_failure_carries_the_cursor_of_the_page_that_failed() -> None:
+    async def fetch(cursor: str | None, limit: int | None) -> dd.ExperimentPage:
+        if cursor == "b":
+            raise dd.ServerError(503, [])
+        return dd.ExperimentPage(experiments=[], next_cursor="b", cursor=cursor)
+
+    with pytest.raises(dd.ServerError) as info:
+        await items(fetch, cursor="a")  # type: ignore[arg-type]
+    assert info.value.cursor == "b"
+
+
+@pytest.mark.parametrize(
+    ("pages", "failing_cursor"),
+    [
+        ({None: ([0], "a"), "a": ([1], "a")}, "a"),  # the cursor it was given
+        ({None: ([0], "a"), "a": ([1], "b"), "b": ([2], "a")}, "b"),  # A, B, A
+        ({None: ([0], "a"), "a": ([1], "b"), "b": ([2], None)}, None),  # no cycle: no error
+    ],
+)
+async def test_a_cursor_seen_before_fails_the_stream(
+    pages: dict[str | None, tuple[Sequence[int], str | None]], failing_cursor: str | None
+) -> None:
+    script = Script(pages)
+    if failing_cursor is None:
+        assert len(await items(script)) == 3
+        return
+    with pytest.raises(dd.ResponseValidationError, match="already seen") as info:
+        await items(script)
+    assert info.value.cursor == failing_cursor
+    assert len(script.requests) == len(pages)
+
+
+async def test_empty_pages_in_a_row_end_the_stream_even_with_max_items() -> None:
+    endless = {None if i == 0 else str(i): ((), str(i + 1)) for i in range(50)}
+    script = Script(endless)  # type: ignore[arg-type]
+    with pytest.raises(dd.ResponseValidationError, match="empty pages") as info:
+        await items(script, max_items=5, max_empty_pages=3)
+    assert len(script.requests) == 4
+    assert info.value.cursor == "3"
+
+
+async def test_an_item_of_the_page_before_is_dropped_but_memory_is_one_page() -> None:
+    script = Script({None: ([0, 1, 2], "a"), "a": ([2, 3, 4], "b"), "b": ([0, 5], None)})
+    # item 2 repeats the page before: dropped; item 0 is two pages back: kept (one page only)
+    assert await items(script) == [EXPERIMENTS[i].id for i in (0, 1, 2, 3, 4, 0, 5)]
