@@ -1,7 +1,9 @@
 """An in-process fake of Datadog's LLM Observability experiments API, for tests.
 
-:class:`FakeLLMObs` serves ``GET /api/v2/llm-obs/v1/experiments`` and
-``POST /api/v2/llm-obs/v1/experimentation/analytics`` on ``127.0.0.1`` with aiohttp:
+:class:`FakeLLMObs` serves ``GET /api/v2/llm-obs/v1/experiments``,
+``POST /api/v2/llm-obs/v1/experimentation/analytics``, an experiment's events
+(``GET /api/v2/llm-obs/v3/experiments/{id}/events``) and ``GET /api/v2/llm-obs/v1/projects``
+on ``127.0.0.1`` with aiohttp:
 the same JSON:API documents, errors, ``x-ratelimit-*`` headers and opaque cursors as
 Datadog, an optional real rate limiter, and injectable :class:`Fault` s (5xx, 429,
 dropped connections, truncated or non-JSON bodies, redirects, delays). Every request is
@@ -39,17 +41,25 @@ from ddllmobs_async.testing._data import (
 )
 from ddllmobs_async.testing._faults import Fault
 from ddllmobs_async.testing._recording import FakeStats, RecordedRequest
-from ddllmobs_async.testing._server import ANALYTICS_PATH, EXPERIMENTS_PATH, FakeLLMObs
+from ddllmobs_async.testing._server import (
+    ANALYTICS_PATH,
+    EVENTS_PATH,
+    EXPERIMENTS_PATH,
+    PROJECTS_PATH,
+    FakeLLMObs,
+)
 
 __all__ = [
     "ANALYTICS_PATH",
     "DEFAULT_PROJECT_ID",
+    "EVENTS_PATH",
     "EXPERIMENTS_PATH",
     "FAKE_API_KEY",
     "FAKE_APP_KEY",
     "FakeLLMObs",
     "FakeStats",
     "Fault",
+    "PROJECTS_PATH",
     "RecordedRequest",
     "make_eval_events",
     "make_experiment",
