@@ -1,0 +1,179 @@
+"""Output of ``ddllmobs experiments events``: spans with their evals, in four formats."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import attrs
+
+from ddllmobs_async.cli._output import _json_value, dumps, format_time
+from ddllmobs_async.cli._stream import RowWriter
+from ddllmobs_async.models import EvalMetric, ExperimentSpan
+
+SPAN_CSV_FIELDS = (
+    "id",
+    "span_id",
+    "trace_id",
+    "parent_id",
+    "name",
+    "status",
+    "start",
+    "start_ns",
+    "duration_ns",
+    "dataset_record_id",
+    "error_type",
+    "error_message",
+    "input",
+    "output",
+    "expected_output",
+    "metrics",
+    "tags",
+)
+EVAL_COLUMN_PREFIX = "eval:"
+_TABLE = (("SPAN_ID", 20), ("STATUS", 7), ("DURATION", 9), ("EVALS", None))
+
+
+def span_record(span: ExperimentSpan) -> dict[str, Any]:
+    """A span (with its evals) as a JSON-compatible dict; ``start_ns`` stays an exact int."""
+    return attrs.asdict(span, value_serializer=_json_value)
+
+
+def eval_text(metric: EvalMetric) -> str:
+    """An eval's value as text: JSON for objects and booleans, ``-`` when absent."""
+    value = metric.value
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return dumps(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return dumps(value)
+
+
+class _Writer:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def begin(self) -> None:
+        pass
+
+    def end(self) -> None:
+        self.out.flush()
+
+
+class SpanTableWriter(_Writer):
+    """Fixed-width ``SPAN_ID STATUS DURATION EVALS`` rows, printed as pages arrive."""
+
+    def begin(self) -> None:
+        self.out.write(_table_line([name for name, _ in _TABLE]))
+
+    def write(self, spans: Sequence[ExperimentSpan]) -> None:
+        for span in spans:
+            duration = "" if span.duration_ns is None else f"{span.duration_ns / 1e9:.2f}s"
+            evals = " ".join(f"{m.label}={eval_text(m)}" for m in span.eval_metrics)
+            status = "" if span.status is None else str(span.status)
+            self.out.write(_table_line([span.span_id or span.id or "", status, duration, evals]))
+        self.out.flush()
+
+
+def _table_line(cells: Sequence[str]) -> str:
+    parts = []
+    for (_, width), cell in zip(_TABLE, cells, strict=True):
+        parts.append(cell if width is None else cell.ljust(width))
+    return "  ".join(parts).rstrip() + "\n"
+
+
+class SpanJsonlWriter(_Writer):
+    """One span per line, its evals inside."""
+
+    def write(self, spans: Sequence[ExperimentSpan]) -> None:
+        for span in spans:
+            self.out.write(dumps(span_record(span)) + "\n")
+        self.out.flush()
+
+
+class SpanJsonWriter(_Writer):
+    """One JSON array of spans, written incrementally; always closed, even after a failure."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out)
+        self._first = True
+
+    def begin(self) -> None:
+        self.out.write("[")
+
+    def write(self, spans: Sequence[ExperimentSpan]) -> None:
+        for span in spans:
+            self.out.write("\n  " if self._first else ",\n  ")
+            self.out.write(dumps(span_record(span)))
+            self._first = False
+        self.out.flush()
+
+    def end(self) -> None:
+        self.out.write("]\n" if self._first else "\n]\n")
+        self.out.flush()
+
+
+class SpanCsvWriter(_Writer):
+    """One row per span, then one ``eval:<label>`` column per eval label seen.
+
+    The columns depend on every span, so the rows are written at the end (also after a
+    failure, with the spans read until then).
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out)
+        self._rows: list[tuple[list[str], dict[str, str]]] = []
+        self._labels: dict[str, None] = {}
+
+    def write(self, spans: Sequence[ExperimentSpan]) -> None:
+        for span in spans:
+            evals: dict[str, str] = {}
+            for metric in span.eval_metrics:
+                label = metric.label or ""
+                self._labels.setdefault(label)
+                evals.setdefault(label, "" if metric.value is None else eval_text(metric))
+            self._rows.append((_span_cells(span), evals))
+
+    def end(self) -> None:
+        writer = csv.writer(self.out, lineterminator="\n")
+        writer.writerow([*SPAN_CSV_FIELDS, *(EVAL_COLUMN_PREFIX + label for label in self._labels)])
+        for cells, evals in self._rows:
+            writer.writerow([*cells, *(evals.get(label, "") for label in self._labels)])
+        self._rows.clear()
+        self.out.flush()
+
+
+def _span_cells(span: ExperimentSpan) -> list[str]:
+    error = span.error
+    values: dict[str, Any] = {
+        **{name: getattr(span, name, None) for name in SPAN_CSV_FIELDS},
+        "start": format_time(span.start) if span.start_ns is not None else None,
+        "status": None if span.status is None else str(span.status),
+        "error_type": error.type if error else None,
+        "error_message": error.message if error else None,
+        "metrics": span.metrics or None,
+        "tags": span.tags or None,
+    }
+    return [_cell(values[name]) for name in SPAN_CSV_FIELDS]
+
+
+def span_writer(kind: str, out: TextIO) -> RowWriter[ExperimentSpan]:
+    """The writer for ``--format kind``."""
+    writers: dict[str, Callable[[TextIO], RowWriter[ExperimentSpan]]] = {
+        "table": SpanTableWriter,
+        "json": SpanJsonWriter,
+        "jsonl": SpanJsonlWriter,
+        "csv": SpanCsvWriter,
+    }
+    return writers[kind](out)

@@ -1,0 +1,60 @@
+"""``ddllmobs experiments events EXPERIMENT_ID``: stream one experiment's spans and evals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ddllmobs_async.cli import _args, _output
+from ddllmobs_async.cli._common import Subcommands, add_connection_options, make_client
+from ddllmobs_async.cli._span_output import span_writer
+from ddllmobs_async.cli._stream import stream_pages
+
+__all__ = ["add_events_parser"]
+
+
+def add_events_parser(actions: Subcommands) -> None:
+    """Register ``events`` under ``ddllmobs experiments``."""
+    parser = actions.add_parser(
+        "events",
+        help="stream an experiment's spans with their evals",
+        description="Stream the spans of one experiment, each with its eval metrics, "
+        "printing each page as it arrives (csv: at the end, one column per eval label).",
+    )
+    parser.add_argument("experiment_id", metavar="EXPERIMENT_ID", help="the experiment")
+    add_connection_options(parser)
+    paging = parser.add_argument_group("paging and output")
+    paging.add_argument(
+        "--limit", type=_args.non_negative_int, metavar="N", help="stop after N spans"
+    )
+    paging.add_argument(
+        "--page-size",
+        type=_args.page_size,
+        metavar="N",
+        help="spans per request, 1..5000 (default: the server's, 5000)",
+    )
+    paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
+    paging.add_argument(
+        "--format",
+        choices=_output.FORMATS,
+        default="table",
+        help="table: id, status, duration, evals; jsonl: one span per line with its evals; "
+        "csv: one row per span, a column per eval label (default: table)",
+    )
+    parser.set_defaults(handler=_list_events)
+
+
+async def _list_events(args: argparse.Namespace) -> int:
+    async with make_client(args) as client:
+        pages = client.list_experiment_event_pages(
+            args.experiment_id, page_size=args.page_size, cursor=args.cursor, max_items=args.limit
+        )
+        return await stream_pages(
+            pages,
+            lambda page: page.spans,
+            lambda page: page.next_cursor,
+            span_writer(args.format, sys.stdout),
+            noun="span",
+            cursor=args.cursor,
+            stderr=sys.stderr,
+        )
