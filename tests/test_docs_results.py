@@ -23,7 +23,7 @@ from ddllmobs_async.testing import FakeLLMObs, Fault
 from tests.test_cli import TIMEOUT, ThreadedFake, fake_env
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "results.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+BLOCK = re.compile(r'^```python title="[^"]+"\n(.*?)^```$', re.MULTILINE | re.DOTALL)
 
 
 def blocks() -> list[str]:
@@ -39,7 +39,9 @@ def served() -> Iterator[ThreadedFake]:
 
 def run(block: str, fake: FakeLLMObs, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = fake_env(fake)
-    env.update(DD_LLMOBS_BASE_URL=fake.url, EXPERIMENT_ID=fake.experiments[0]["id"])
+    env.update(
+        DD_LLMOBS_BASE_URL=fake.url, EXPERIMENT_ID=fake.experiments[0]["id"], TMPDIR=str(cwd)
+    )
     return subprocess.run(
         [sys.executable, "-c", block],
         env=env,
@@ -112,17 +114,20 @@ def test_checkpoint_and_resume(served: ThreadedFake, tmp_path: Path) -> None:
     fake = the_fake(served)
     spans = wire(fake)
     assert len(spans) > 400  # three pages of 200
+    work = tmp_path / f"export-{fake.experiments[0]['id']}"
     served.inject(Fault.delay(0.001), Fault.status(400), endpoint="events")
     failed = run(blocks()[3], fake, tmp_path)
     assert failed.returncode == 1 and "BadRequestError" in failed.stderr
-    checkpoint = (tmp_path / "events.cursor").read_text()
+    checkpoint = (work / "cursor").read_text()
     assert checkpoint == fake.requests_to("events")[-1].param("page[cursor]")
     done = run(blocks()[3], fake, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"wrote {len(spans)} spans\n"
-    written = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+    assert done.stdout == f"wrote {len(spans)} spans to {work / 'spans.jsonl'}\n"
+    written = [json.loads(line) for line in (work / "spans.jsonl").read_text().splitlines()]
     assert [r["span_id"] for r in written] == [s["span_id"] for s in spans]  # each once
-    assert not (tmp_path / "events.cursor").exists()
+    assert not (work / "cursor").exists()
+    again = run(blocks()[3], fake, tmp_path)  # no checkpoint: a fresh export, not appended
+    assert again.stdout == done.stdout
 
 
 def test_collect_one_experiments_results(served: ThreadedFake, tmp_path: Path) -> None:
