@@ -291,6 +291,7 @@ async def run_batch(
     """Time one cold batch of ``args.count`` calls (no warm-up); probe it while it waits."""
     probe = BatchProbe()
     probe.start()
+    result.extra["rss_before_batch"] = current_rss()
 
     async def sample_when_all_wait() -> None:
         # Three loop iterations: the batch's tasks are created, then each has run its first

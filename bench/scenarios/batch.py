@@ -53,6 +53,12 @@ def _gc_all(run: Run) -> float:
     return float(sum(run.data.get("extra", {}).get("gc_collections") or [0]))
 
 
+def rss_per_call(run: Run) -> float:
+    """Peak RSS growth over the RSS just before the batch, per call, in KiB."""
+    growth = float(run.data.get("peak_rss", 0)) - run.extra("rss_before_batch")
+    return max(growth, 0.0) / 1024 / max(int(run.data.get("requests", 0)), 1)
+
+
 def report(plan: Plan, measured: Cases) -> list[Section]:
     rows = []
     for n in sizes(plan):
@@ -70,6 +76,7 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
                     f"{n / t:,.0f}" if t else "n/a",
                     fmt_mib(rss),
                     fmt_x(ratio(rss, floor_rss)),
+                    "n/a" if (kib := case.median(c, rss_per_call)) is None else f"{kib:.1f} KiB",
                     "n/a"
                     if (g := case.median(c, _gc_all)) is None
                     else f"{g:.0f} ({case.median(c, _gc) or 0:.0f})",
@@ -78,7 +85,7 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
                 ]
             )
     headers = ["N", "Contender", "Time", "vs raw", "Requests/s", "Peak RSS", "RSS vs raw"]
-    headers += ["GC collections (gen 2)", "Objects per call", "Notes"]
+    headers += ["RSS growth per call", "GC collections (gen 2)", "Objects per call", "Notes"]
     body = table(headers, rows)
     body += (
         "\n\nEach run is a fresh process that opens its client and sends the N calls at once"
@@ -87,7 +94,8 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
         " collections are counted during the batch (all generations, gen 2 in brackets);"
         " objects per call is the growth of `gc.get_objects()` over the batch's start divided"
         " by the tasks alive, sampled once while the calls wait (the sampling pause is not"
-        " timed). Peak RSS is `ru_maxrss` (imports included)."
+        " timed). Peak RSS is `ru_maxrss` (imports included); RSS growth per call is that peak"
+        " minus the RSS just before the batch, divided by N."
         f" N = {LARGE:,} is run {LARGE_RUNS} times at most (median of those runs)."
     )
     return [Section(f"(9) Batch size: N aggregates at concurrency {CONCURRENCY}", body)]
