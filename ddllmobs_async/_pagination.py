@@ -18,11 +18,13 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ddllmobs_async._converters.jsonapi import next_cursor
+from ddllmobs_async._responses import gc_paused
 from ddllmobs_async.errors import LLMObsError, ResponseValidationError
 
 P = TypeVar("P")
 T = TypeVar("T")
-FetchPage = Callable[[str | None, int | None], Awaitable[P]]
+FetchBody = Callable[[str | None, int | None], Awaitable[Any]]
 Spawn = Callable[[Any], "asyncio.Task[Any]"]
 
 
@@ -32,72 +34,140 @@ class PageShape(Generic[P, T]):
 
     Attributes:
         items: The page's items.
-        next_cursor: The page's ``meta.after`` (``None`` on the last page).
         with_items: The same page holding other items (truncated or de-duplicated).
         key: An item's identity, to drop an item the page before already had (``None``:
             items have no identity, nothing is dropped).
     """
 
     items: Callable[[P], list[T]]
-    next_cursor: Callable[[P], str | None]
     with_items: Callable[[P, list[T]], P]
     key: Callable[[T], Hashable] | None = None
 
 
+@attrs.frozen
+class PageSource(Generic[P]):
+    """Where one stream's pages come from.
+
+    Attributes:
+        fetch_body: ``(cursor, limit)`` -> the decoded JSON:API body of that page (retried).
+        structure: ``(body, cursor=...)`` -> the page model.
+        count: How many items a body holds, before structuring (0 for a malformed one).
+    """
+
+    fetch_body: FetchBody
+    structure: Callable[..., P]
+    count: Callable[[Any], int]
+
+
+class _Wanted:
+    """What the consumer still wants, as the fetching side (maybe ahead of it) reads it.
+
+    ``remaining`` is exact (items yielded so far); ``in_transit`` counts the items of bodies
+    fetched but not yet consumed, so reading ahead never asks for more than max_items.
+    """
+
+    def __init__(self, remaining: int | None) -> None:
+        self.remaining = remaining
+        self.in_transit = 0
+        self._consumed = asyncio.Event()
+
+    def consumed(self, fetched: int, kept: int) -> None:
+        self.in_transit -= fetched
+        if self.remaining is not None:
+            self.remaining -= min(kept, self.remaining)
+        self._consumed.set()
+
+    async def next_limit(self, page_size: int | None) -> int | None:
+        """The next request's ``page[limit]``, once the consumer may still want something."""
+        if self.remaining is None:
+            return page_size
+        while (wanted := self.remaining - self.in_transit) <= 0:
+            self._consumed.clear()  # only ahead of the consumer: wait until it has read on
+            await self._consumed.wait()
+        return min(page_size or wanted, wanted)
+
+
 async def iter_pages(
-    fetch_page: FetchPage[P],
+    source: PageSource[P],
     shape: PageShape[P, Any],
     *,
     page_size: int | None,
     cursor: str | None,
     max_items: int | None,
     max_empty_pages: int,
+    ahead: int = 0,
+    spawn: Spawn = asyncio.create_task,
 ) -> AsyncGenerator[P]:
-    """Follow ``meta.after`` until it is absent or empty (a short or empty page is not the end)."""
-    remaining = max_items
-    seen_cursors: set[str | None] = {cursor}
+    """Follow ``meta.after`` until it is absent or empty (a short or empty page is not the end).
+
+    With ``ahead``, bodies are fetched by a background task up to ``ahead`` pages in advance
+    (:func:`read_ahead`), and each page is structured here, on the consumer's side: page
+    N+1's request is on the wire while page N's models are built.
+    """
+    if max_items == 0:
+        return
+    wanted = _Wanted(max_items)
+    bodies = _follow_cursors(source, wanted, page_size=page_size, cursor=cursor)
+    if ahead:
+        bodies = read_ahead(bodies, ahead, spawn)
     previous_keys: frozenset[Hashable] = frozenset()
     empty_in_a_row = 0
-    while remaining is None or remaining > 0:
-        limit = page_size if remaining is None else min(page_size or remaining, remaining)
+    async with aclosing(bodies):
+        async for page_cursor, body, after in bodies:
+            fetched = source.count(body)
+            with gc_paused():
+                page = source.structure(body, cursor=page_cursor)
+                del body
+            page, previous_keys = _drop_repeated(page, shape, previous_keys)
+            count = len(shape.items(page))
+            if wanted.remaining is not None:
+                page = _truncate(page, shape, wanted.remaining)
+            wanted.consumed(fetched, count)
+            empty_in_a_row = 0 if count else empty_in_a_row + 1
+            yield page
+            del page  # not held while the next page is fetched: one page alive, not two
+            if after is None or wanted.remaining == 0:
+                return
+            if empty_in_a_row > max_empty_pages:
+                raise _stream_error(
+                    f"sent {empty_in_a_row} empty pages in a row "
+                    f"(max_empty_pages={max_empty_pages})",
+                    page_cursor,
+                )
+
+
+async def _follow_cursors(
+    source: PageSource[Any], wanted: _Wanted, *, page_size: int | None, cursor: str | None
+) -> AsyncGenerator[tuple[str | None, Any, str | None]]:
+    """Each page's cursor, decoded body and next cursor, following ``meta.after``; a cursor
+    seen before in the stream ends it."""
+    seen_cursors: set[str | None] = {cursor}
+    while True:
+        limit = await wanted.next_limit(page_size)
         try:
-            page = await fetch_page(cursor, limit)
+            body = await source.fetch_body(cursor, limit)
         except LLMObsError as error:
             error.cursor = cursor
             raise
-        page, previous_keys = _drop_repeated(page, shape, previous_keys)
-        count = len(shape.items(page))
-        if remaining is not None:
-            page = _truncate(page, shape, remaining)
-            remaining -= min(count, remaining)
-        empty_in_a_row = 0 if count else empty_in_a_row + 1
-        next_cursor = shape.next_cursor(page)
-        yield page
-        del page  # not held while the next page is fetched
-        if next_cursor is None:
+        wanted.in_transit += source.count(body)
+        after = next_cursor(body) if isinstance(body, dict) else None
+        yield cursor, body, after
+        del body
+        if after is None:
             return
-        _check_progress(next_cursor, seen_cursors, empty_in_a_row, max_empty_pages, cursor)
-        seen_cursors.add(next_cursor)
-        cursor = next_cursor
+        if after in seen_cursors:
+            raise _stream_error(
+                "returned a cursor already seen in this stream; stopping to avoid a loop", cursor
+            )
+        seen_cursors.add(after)
+        cursor = after
 
 
-def _check_progress(
-    next_cursor: str,
-    seen_cursors: set[str | None],
-    empty_in_a_row: int,
-    max_empty_pages: int,
-    cursor: str | None,
-) -> None:
-    """Fail the stream (with the cursor of the page that said so) when it goes round."""
-    if next_cursor in seen_cursors:
-        problem = "returned a cursor already seen in this stream; stopping to avoid a loop"
-    elif empty_in_a_row > max_empty_pages:
-        problem = f"sent {empty_in_a_row} empty pages in a row (max_empty_pages={max_empty_pages})"
-    else:
-        return
+def _stream_error(problem: str, cursor: str | None) -> ResponseValidationError:
+    """The error that ends a stream going round, with the cursor of the page that said so."""
     error = ResponseValidationError(f"the server {problem}", path="$.meta.after")
     error.cursor = cursor
-    raise error
+    return error
 
 
 def _drop_repeated(
@@ -132,8 +202,8 @@ async def iter_items(pages: AsyncGenerator[P], shape: PageShape[P, T]) -> AsyncG
             del items  # the used-up page is freed before the next one is fetched
 
 
-async def read_ahead(pages: AsyncGenerator[P], ahead: int, spawn: Spawn) -> AsyncGenerator[P]:
-    """Yield ``pages`` while up to ``ahead`` further pages are fetched in the background.
+async def read_ahead(pages: AsyncGenerator[T], ahead: int, spawn: Spawn) -> AsyncGenerator[T]:
+    """Yield ``pages`` while up to ``ahead`` further ones are fetched in the background.
 
     The pages after the one being consumed are requested by one background task (made by
     ``spawn``, so the client's ``close()`` stops it), in order: each needs the cursor of the
@@ -141,7 +211,7 @@ async def read_ahead(pages: AsyncGenerator[P], ahead: int, spawn: Spawn) -> Asyn
     failure is raised where that page would have been yielded, after every page before it,
     with its cursor. Closing or cancelling the consumer cancels the fetch in flight.
     """
-    ready: asyncio.Queue[P | Exception | asyncio.Task[None] | None] = asyncio.Queue()
+    ready: asyncio.Queue[T | Exception | asyncio.Task[None] | None] = asyncio.Queue()
     credits = asyncio.Semaphore(ahead + 1)  # the consumer's page holds one of them
 
     async def produce() -> None:

@@ -69,8 +69,8 @@ def api_error(answer: Answer, *, method: str, path: str) -> APIError:
 
 
 @contextlib.contextmanager
-def gc_paused(body_size: int) -> Iterator[None]:
-    """Pause the cyclic GC while a large body is decoded or structured.
+def gc_paused(body_size: int = _PAUSE_GC_FROM_BYTES) -> Iterator[None]:
+    """Pause the cyclic GC while a large body (a page, by default) is decoded or structured.
 
     A 5000-item page allocates tens of thousands of containers at once; with the GC on, that
     triggers dozens of collections walking the page being built and the previous one (still

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
 import ddllmobs_async as dd
 from ddllmobs_async._converters.experiments import structure_experiment
 from ddllmobs_async._endpoints.experiments import EXPERIMENT_PAGES
-from ddllmobs_async._pagination import iter_items, iter_pages
+from ddllmobs_async._pagination import FetchBody, PageSource, iter_items, iter_pages
 from ddllmobs_async.testing import make_experiment
 
 EXPERIMENTS = [structure_experiment(make_experiment(id=f"e{i}")) for i in range(12)]
@@ -18,27 +19,37 @@ EXPERIMENTS = [structure_experiment(make_experiment(id=f"e{i}")) for i in range(
 class Script:
     """Pages by cursor: ``{cursor: (item indexes, next cursor)}``; records each request."""
 
-    def __init__(self, pages: dict[str | None, tuple[Sequence[int], str | None]]) -> None:
+    def __init__(self, pages: Mapping[str | None, tuple[Sequence[int], str | None]]) -> None:
         self.pages = pages
         self.requests: list[tuple[str | None, int | None]] = []
 
-    async def __call__(self, cursor: str | None, limit: int | None) -> dd.ExperimentPage:
+    async def __call__(self, cursor: str | None, limit: int | None) -> dict[str, Any]:
         self.requests.append((cursor, limit))
         indexes, after = self.pages[cursor]
-        return dd.ExperimentPage(
-            experiments=[EXPERIMENTS[i] for i in indexes], next_cursor=after, cursor=cursor
-        )
+        return {"items": list(indexes), "meta": {"after": after}}
 
 
-async def items(script: Script, **options: object) -> list[str]:
-    settings: dict[str, object] = {
+def build(body: dict[str, Any], *, cursor: str | None) -> dd.ExperimentPage:
+    return dd.ExperimentPage(
+        experiments=[EXPERIMENTS[i] for i in body["items"]],
+        next_cursor=body["meta"]["after"],
+        cursor=cursor,
+    )
+
+
+def count(body: dict[str, Any]) -> int:
+    return len(body["items"])
+
+
+async def items(fetch: FetchBody, **options: Any) -> list[str]:
+    settings: dict[str, Any] = {
         "page_size": None,
         "cursor": None,
         "max_items": None,
         "max_empty_pages": 3,
         **options,
     }
-    pages = iter_pages(script, EXPERIMENT_PAGES, **settings)  # type: ignore[arg-type]
+    pages = iter_pages(PageSource(fetch, build, count), EXPERIMENT_PAGES, **settings)
     return [e.id async for e in iter_items(pages, EXPERIMENT_PAGES)]
 
 
@@ -59,13 +70,13 @@ async def test_max_items_asks_for_no_more_than_it_needs_and_cuts_a_longer_page()
 
 
 async def test_a_failure_carries_the_cursor_of_the_page_that_failed() -> None:
-    async def fetch(cursor: str | None, limit: int | None) -> dd.ExperimentPage:
+    async def fetch(cursor: str | None, limit: int | None) -> dict[str, Any]:
         if cursor == "b":
             raise dd.ServerError(503, [])
-        return dd.ExperimentPage(experiments=[], next_cursor="b", cursor=cursor)
+        return {"items": [], "meta": {"after": "b"}}
 
     with pytest.raises(dd.ServerError) as info:
-        await items(fetch, cursor="a")  # type: ignore[arg-type]
+        await items(fetch, cursor="a")
     assert info.value.cursor == "b"
 
 
@@ -92,11 +103,43 @@ async def test_a_cursor_seen_before_fails_the_stream(
 
 async def test_empty_pages_in_a_row_end_the_stream_even_with_max_items() -> None:
     endless = {None if i == 0 else str(i): ((), str(i + 1)) for i in range(50)}
-    script = Script(endless)  # type: ignore[arg-type]
+    script = Script(endless)
     with pytest.raises(dd.ResponseValidationError, match="empty pages") as info:
         await items(script, max_items=5, max_empty_pages=3)
     assert len(script.requests) == 4
     assert info.value.cursor == "3"
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+async def test_reading_ahead_gives_the_same_items(ahead: int) -> None:
+    pages = {None: ([0, 1], "a"), "a": ([2, 3], "b"), "b": ([4], "c"), "c": ([5, 6], None)}
+    assert await items(Script(pages), ahead=ahead) == [e.id for e in EXPERIMENTS[:7]]
+    assert await items(Script(pages), ahead=ahead, max_items=3) == [e.id for e in EXPERIMENTS[:3]]
+
+
+async def test_reading_ahead_requests_the_next_page_before_this_one_is_built() -> None:
+    order: list[str] = []
+    script = Script({None: ([0], "a"), "a": ([1], None)})
+
+    async def fetch(cursor: str | None, limit: int | None) -> dict[str, Any]:
+        order.append(f"fetch {cursor}")
+        return await script(cursor, limit)
+
+    def traced_build(body: dict[str, Any], *, cursor: str | None) -> dd.ExperimentPage:
+        order.append(f"build {cursor}")
+        return build(body, cursor=cursor)
+
+    pages = iter_pages(
+        PageSource(fetch, traced_build, count),
+        EXPERIMENT_PAGES,
+        page_size=None,
+        cursor=None,
+        max_items=None,
+        max_empty_pages=3,
+        ahead=1,
+    )
+    assert [p.cursor async for p in pages] == [None, "a"]
+    assert order.index("fetch a") < order.index("build None")  # on the wire while building
 
 
 async def test_an_item_of_the_page_before_is_dropped_but_memory_is_one_page() -> None:

@@ -19,7 +19,7 @@ from ddllmobs_async._converters.experiments import structure_experiment, structu
 from ddllmobs_async._endpoints.experiments import EXPERIMENT_PAGES
 from ddllmobs_async._gate import RateLimitGate
 from ddllmobs_async._json import decode_json
-from ddllmobs_async._pagination import iter_items, iter_pages
+from ddllmobs_async._pagination import PageSource, iter_items, iter_pages
 from ddllmobs_async._responses import Answer, decoded_body, gc_paused
 from ddllmobs_async.errors import ResponseValidationError
 from ddllmobs_async.models import Experiment, ExperimentPage
@@ -169,23 +169,32 @@ async def test_abandoned_probe_releases_every_waiter() -> None:
 
 
 async def test_a_used_up_page_is_released_before_the_next_fetch() -> None:
-    fetched: list[weakref.ref[ExperimentPage]] = []
+    built: list[weakref.ref[ExperimentPage]] = []
     alive_at_fetch: list[bool] = []
     experiments = [structure_experiment(make_experiment()) for _ in range(4)]
 
-    async def fetch_page(cursor: str | None, limit: int | None) -> ExperimentPage:
-        alive_at_fetch.append(any(ref() is not None for ref in fetched))
+    async def fetch_body(cursor: str | None, limit: int | None) -> dict[str, Any]:
+        alive_at_fetch.append(any(ref() is not None for ref in built))
         index = int(cursor or 0)
+        return {"index": index, "meta": {"after": str(index + 2) if index < 2 else None}}
+
+    def structure(body: dict[str, Any], *, cursor: str | None) -> ExperimentPage:
+        index = body["index"]
         page = ExperimentPage(
             experiments=experiments[index : index + 2],
-            next_cursor=str(index + 2) if index < 2 else None,
+            next_cursor=body["meta"]["after"],
             cursor=cursor,
         )
-        fetched.append(weakref.ref(page))
+        built.append(weakref.ref(page))
         return page
 
     pages = iter_pages(
-        fetch_page, EXPERIMENT_PAGES, page_size=2, cursor=None, max_items=None, max_empty_pages=3
+        PageSource(fetch_body, structure, lambda body: 2),
+        EXPERIMENT_PAGES,
+        page_size=2,
+        cursor=None,
+        max_items=None,
+        max_empty_pages=3,
     )
     seen = [exp async for exp in iter_items(pages, EXPERIMENT_PAGES)]
     assert seen == experiments

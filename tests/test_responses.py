@@ -49,7 +49,7 @@ def test_a_redirect_says_it_was_not_followed() -> None:
 def test_a_429_carries_the_wait_the_server_asked_for(
     headers: dict[str, str], wait: float | None
 ) -> None:
-    error = api_error(answer(429, **headers), method="POST", path="/x")
+    error = api_error(answer(429, b"", **headers), method="POST", path="/x")
     assert isinstance(error, dd.RateLimitError)
     assert error.retry_after == wait
 

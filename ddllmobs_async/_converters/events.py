@@ -121,3 +121,11 @@ def structure_events_page(body: Any, *, cursor: str | None = None) -> Experiment
         raw = require(attributes, "summary_metrics", _ATTRIBUTES, list)
         summary = _structure_metrics(raw, f"{_ATTRIBUTES}.summary_metrics")
     return ExperimentEventsPage(spans, summary, next_cursor(body), cursor)
+
+
+def count_spans(body: Any) -> int:
+    """How many spans an events body holds (0 when it is malformed)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    spans = attributes.get("spans") if isinstance(attributes, dict) else None
+    return len(spans) if isinstance(spans, list) else 0

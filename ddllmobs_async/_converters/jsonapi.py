@@ -30,3 +30,9 @@ def next_cursor(body: dict[str, Any]) -> str | None:
             f"expected string @ $.meta.after, got {type(after).__name__}", path="$.meta.after"
         )
     return after or None
+
+
+def count_resources(body: Any) -> int:
+    """How many resources a list body holds (0 when it is not a list body)."""
+    items = body.get("data") if isinstance(body, dict) else None
+    return len(items) if isinstance(items, list) else 0

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
-from ddllmobs_async._pagination import FetchPage, PageShape, iter_pages, read_ahead
+from ddllmobs_async._converters.jsonapi import count_resources
+from ddllmobs_async._pagination import PageShape, PageSource, iter_pages
+from ddllmobs_async._query import page_params
 from ddllmobs_async._session import SessionManager
 
 P = TypeVar("P")
+
+
+def _decoded(body: Any) -> Any:
+    return body
 
 
 class Endpoints:
@@ -19,21 +25,32 @@ class Endpoints:
 
     def _pages(
         self,
-        fetch_page: FetchPage[P],
+        path: str,
+        params: Sequence[tuple[str, str]],
+        structure: Callable[..., P],
         shape: PageShape[P, Any],
+        count: Callable[[Any], int] = count_resources,
         *,
         page_size: int | None,
         cursor: str | None,
         max_items: int | None,
         prefetch: int,
     ) -> AsyncGenerator[P]:
-        """The lazy (or read-ahead) page stream every list endpoint shares."""
-        pages = iter_pages(
-            fetch_page,
+        """The page stream of ``GET path`` every list endpoint shares (lazy, or reading
+        ``prefetch`` pages ahead); ``structure(body, cursor=...)`` builds each page and
+        ``count(body)`` tells how many items a body holds."""
+
+        async def fetch_body(page_cursor: str | None, limit: int | None) -> Any:
+            query = [*params, *page_params(limit, page_cursor)]
+            return await self._session.request_json("GET", path, _decoded, params=query)
+
+        return iter_pages(
+            PageSource(fetch_body, structure, count),
             shape,
             page_size=page_size,
             cursor=cursor,
             max_items=max_items,
             max_empty_pages=self._max_empty_pages,
+            ahead=prefetch,
+            spawn=self._session.spawn,
         )
-        return read_ahead(pages, prefetch, self._session.spawn) if prefetch else pages

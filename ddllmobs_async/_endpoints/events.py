@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, Hashable
 from contextlib import aclosing
 from urllib.parse import quote
@@ -10,10 +9,10 @@ from urllib.parse import quote
 import attrs
 
 from ddllmobs_async._constants import EXPERIMENT_EVENTS_PATH
-from ddllmobs_async._converters.events import structure_events_page
+from ddllmobs_async._converters.events import count_spans, structure_events_page
 from ddllmobs_async._endpoints._base import Endpoints
 from ddllmobs_async._pagination import PageShape, iter_items
-from ddllmobs_async._query import check_paging, page_params
+from ddllmobs_async._query import check_paging
 from ddllmobs_async.models import (
     EvalMetric,
     ExperimentEventsPage,
@@ -33,7 +32,6 @@ def _span_key(span: ExperimentSpan) -> Hashable:
 
 EVENT_PAGES: PageShape[ExperimentEventsPage, ExperimentSpan] = PageShape(
     items=lambda page: page.spans,
-    next_cursor=lambda page: page.next_cursor,
     with_items=lambda page, spans: attrs.evolve(page, spans=spans),
     key=_span_key,
 )
@@ -130,17 +128,12 @@ class EventEndpoints(Endpoints):
         path = events_path(experiment_id)
         check_paging(page_size=page_size, cursor=cursor, max_items=max_items, prefetch=prefetch)
 
-        async def fetch_page(page_cursor: str | None, limit: int | None) -> ExperimentEventsPage:
-            return await self._session.request_json(
-                "GET",
-                path,
-                functools.partial(structure_events_page, cursor=page_cursor),
-                params=page_params(limit, page_cursor),
-            )
-
         pages = self._pages(
-            fetch_page,
+            path,
+            [],
+            structure_events_page,
             EVENT_PAGES,
+            count_spans,
             page_size=page_size,
             cursor=cursor,
             max_items=max_items,

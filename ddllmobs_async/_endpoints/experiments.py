@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any
@@ -14,12 +13,11 @@ from ddllmobs_async._constants import EXPERIMENTS_PATH
 from ddllmobs_async._converters.experiments import structure_experiment_page
 from ddllmobs_async._endpoints._base import Endpoints
 from ddllmobs_async._pagination import PageShape, iter_items
-from ddllmobs_async._query import check_paging, experiment_filters, page_params
+from ddllmobs_async._query import check_paging, experiment_filters
 from ddllmobs_async.models import Experiment, ExperimentLookup, ExperimentPage
 
 EXPERIMENT_PAGES: PageShape[ExperimentPage, Experiment] = PageShape(
     items=lambda page: page.experiments,
-    next_cursor=lambda page: page.next_cursor,
     with_items=lambda page, items: attrs.evolve(page, experiments=items),
     key=lambda experiment: experiment.id,
 )
@@ -136,16 +134,10 @@ class ExperimentEndpoints(Endpoints):
         if filters is None:  # an empty list of ids matches nothing
             return
 
-        async def fetch_page(page_cursor: str | None, limit: int | None) -> ExperimentPage:
-            return await self._session.request_json(
-                "GET",
-                EXPERIMENTS_PATH,
-                functools.partial(structure_experiment_page, cursor=page_cursor),
-                params=filters + page_params(limit, page_cursor),
-            )
-
         pages = self._pages(
-            fetch_page,
+            EXPERIMENTS_PATH,
+            filters,
+            structure_experiment_page,
             EXPERIMENT_PAGES,
             page_size=page_size,
             cursor=cursor,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 
@@ -12,12 +11,11 @@ from ddllmobs_async._constants import PROJECTS_PATH
 from ddllmobs_async._converters.projects import structure_project_page
 from ddllmobs_async._endpoints._base import Endpoints
 from ddllmobs_async._pagination import PageShape, iter_items
-from ddllmobs_async._query import _add_text, _text_list, check_paging, page_params
+from ddllmobs_async._query import _add_text, _text_list, check_paging
 from ddllmobs_async.models._projects import Project, ProjectPage
 
 PROJECT_PAGES: PageShape[ProjectPage, Project] = PageShape(
     items=lambda page: page.projects,
-    next_cursor=lambda page: page.next_cursor,
     with_items=lambda page, projects: attrs.evolve(page, projects=projects),
     key=lambda project: project.id,
 )
@@ -76,16 +74,10 @@ class ProjectEndpoints(Endpoints):
         if ids is not None and not id_values:
             return
 
-        async def fetch_page(page_cursor: str | None, limit: int | None) -> ProjectPage:
-            return await self._session.request_json(
-                "GET",
-                PROJECTS_PATH,
-                functools.partial(structure_project_page, cursor=page_cursor),
-                params=params + page_params(limit, page_cursor),
-            )
-
         pages = self._pages(
-            fetch_page,
+            PROJECTS_PATH,
+            params,
+            structure_project_page,
             PROJECT_PAGES,
             page_size=page_size,
             cursor=cursor,
