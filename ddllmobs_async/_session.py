@@ -19,7 +19,6 @@ import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._gate import RateLimitGate, WaitTooLong
-from ddllmobs_async._json import dumps
 from ddllmobs_async._responses import Answer, decoded_body, gc_paused
 from ddllmobs_async._retry import (
     RetryEvent,
@@ -104,15 +103,16 @@ class SessionManager:
         parse: Callable[[Any], T],
         *,
         params: QueryParams | None = None,
-        body: Any = None,
+        payload: bytes | None = None,
     ) -> T:
         """Send a request until it succeeds or fails for good; return ``parse`` of its JSON.
 
         Each attempt waits at the gate, is sent, and its answer is checked and decoded; a
         failure is retried when the policy says so, after a backoff step or the server's
         wait. ``parse`` runs once, after the loop: a body of the wrong shape is never retried.
+        ``payload`` is the JSON request body, already encoded: a call waiting for its turn
+        holds those bytes only, not the objects they were made from.
         """
-        payload = None if body is None else dumps(body)
         schedule: Iterator[float] | None = None
         failures = 0
         while True:
