@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ddllmobs_async as dd
 from ddllmobs_async import _json
-from ddllmobs_async._converters.events import structure_events_page
+from ddllmobs_async._converters.events import structure_events_page, structure_span
+from ddllmobs_async._converters.fast_events import fast_span
 from ddllmobs_async._converters.projects import structure_project_page
 from ddllmobs_async._endpoints.events import merge_summary_metrics
 
@@ -345,3 +348,82 @@ def test_results_evals_by_label() -> None:
     results = dd.ExperimentResults(experiment_id="e", spans=[span, span])
     assert [m.score_value for m in results.evals("a")] == [1.0, 1.0]
     assert results.evals("missing") == []
+
+
+# --- the fast path and the cattrs path agree ---------------------------------------------------
+
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_WRONG = st.sampled_from([None, True, 1, 1.5, "x", [], ["x"], {}, {"a": 1}, [1]])
+
+
+def _field(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(valid, valid, _WRONG)
+
+
+_METRIC = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _field(st.text(max_size=4)),
+        "label": _field(st.sampled_from(["faithfulness", "tone"])),
+        "metric_type": _field(st.sampled_from(["score", "categorical", "boolean", "json", "new"])),
+        "score_value": _field(st.floats(allow_nan=False) | st.integers()),
+        "categorical_value": _field(st.text(max_size=4)),
+        "boolean_value": _field(st.booleans()),
+        "json_value": _ANY_JSON,
+        "assessment": _field(st.sampled_from(["pass", "fail", "skip"])),
+        "reasoning": _field(st.text(max_size=4)),
+        "timestamp_ms": _field(st.integers()),
+        "tags": _field(st.lists(st.text(max_size=3), max_size=2)),
+        "metadata": _field(st.dictionaries(st.text(max_size=3), _ANY_JSON, max_size=2)),
+    },
+)
+_SPAN = st.fixed_dictionaries(
+    {},
+    optional={
+        "span_id": _field(st.text(max_size=4)),
+        "parent_id": _field(st.text(max_size=4)),
+        "status": _field(st.sampled_from(["ok", "error", "cancelled"])),
+        "start_ns": _field(st.integers(min_value=0, max_value=2**63 - 1)),
+        "duration": _field(st.floats(allow_nan=False) | st.integers()),
+        "tags": _field(st.lists(st.text(max_size=3), max_size=2)),
+        "metrics": _field(
+            st.dictionaries(
+                st.text(max_size=3), st.integers() | st.floats(allow_nan=False), max_size=2
+            )
+        ),
+        "meta": _field(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "input": _ANY_JSON,
+                    "output": _ANY_JSON,
+                    "expected_output": _ANY_JSON,
+                    "error": _field(
+                        st.fixed_dictionaries({}, optional={"type": _field(st.text(max_size=3))})
+                    ),
+                },
+            )
+        ),
+        "eval_metrics": _field(st.lists(_METRIC, max_size=2)),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_SPAN)
+def test_fast_path_and_cattrs_path_agree(span: dict[str, Any]) -> None:
+    try:
+        fast: dd.ExperimentSpan | None = fast_span(span)
+    except (TypeError, ValueError):
+        fast = None
+    try:
+        detailed: dd.ExperimentSpan | None = structure_span(span, path="$.s")
+    except dd.ResponseValidationError:
+        detailed = None
+    assert fast == detailed

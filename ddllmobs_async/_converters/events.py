@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ddllmobs_async._converters import _detailed_converter, converter, require, structure
+from ddllmobs_async._converters.fast_events import fast_metric, fast_span
 from ddllmobs_async._converters.jsonapi import next_cursor
 from ddllmobs_async.errors import ResponseValidationError
 from ddllmobs_async.models import EvalMetric, ExperimentEventsPage, ExperimentSpan
@@ -36,9 +37,6 @@ for _converter in (converter, _detailed_converter):
     _converter.register_structure_hook(bool, _structure_bool)
     _converter.register_structure_hook_func(lambda t: t == list[str], _structure_strings)
 
-_structure_span = converter.get_structure_hook(ExperimentSpan)
-_structure_metric = converter.get_structure_hook(EvalMetric)
-
 
 def _flat_span(raw: Any) -> dict[str, Any]:
     """The span with its ``meta`` members beside the others and ``duration`` renamed."""
@@ -59,20 +57,34 @@ def _flat_span(raw: Any) -> dict[str, Any]:
 
 def structure_span(item: Any, *, path: str = "$") -> ExperimentSpan:
     """One wire span (with ``meta`` and ``eval_metrics``) -> ``ExperimentSpan``."""
-    if not isinstance(item, dict):
-        raise ResponseValidationError(
-            f"expected object @ {path}, got {type(item).__name__}", path=path
-        )
+    _expect(item, dict, path)
     meta = item.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise ResponseValidationError(
-            f"expected object @ {path}.meta, got {type(meta).__name__}", path=f"{path}.meta"
-        )
+    if meta is not None:
+        _expect(meta, dict, f"{path}.meta")
+        if meta.get("error") is not None:
+            _expect(meta["error"], dict, f"{path}.meta.error")
+    if "eval_metrics" in item:
+        _expect_objects(item["eval_metrics"], f"{path}.eval_metrics")
     try:
         span: ExperimentSpan = structure(_flat_span(item), ExperimentSpan, path)
     except ResponseValidationError as error:
         raise _on_the_wire(error, path) from None
     return span
+
+
+def _expect(value: Any, kind: type, path: str) -> None:
+    """cattrs' hooks would read a string as an object or a list: check before them."""
+    if not isinstance(value, kind):
+        expected = "object" if kind is dict else "array"
+        raise ResponseValidationError(
+            f"expected {expected} @ {path}, got {type(value).__name__}", path=path
+        )
+
+
+def _expect_objects(value: Any, path: str) -> None:
+    _expect(value, list, path)
+    for index, item in enumerate(value):
+        _expect(item, dict, f"{path}[{index}]")
 
 
 def _on_the_wire(error: ResponseValidationError, path: str) -> ResponseValidationError:
@@ -93,7 +105,7 @@ def _on_the_wire(error: ResponseValidationError, path: str) -> ResponseValidatio
 
 def _structure_spans(items: list[Any]) -> list[ExperimentSpan]:
     try:  # the usual well-formed page: no per-item paths; any failure is explained below
-        return [_structure_span(_flat_span(item), ExperimentSpan) for item in items]
+        return [fast_span(item) for item in items]
     except Exception:
         pass
     return [structure_span(item, path=f"{_ATTRIBUTES}.spans[{i}]") for i, item in enumerate(items)]
@@ -101,9 +113,10 @@ def _structure_spans(items: list[Any]) -> list[ExperimentSpan]:
 
 def _structure_metrics(items: list[Any], path: str) -> list[EvalMetric]:
     try:
-        return [_structure_metric(item, EvalMetric) for item in items]
+        return [fast_metric(item) for item in items]
     except Exception:
         pass
+    _expect_objects(items, path)
     return [structure(item, EvalMetric, f"{path}[{i}]") for i, item in enumerate(items)]
 
 
