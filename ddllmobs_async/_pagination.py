@@ -115,6 +115,8 @@ async def iter_pages(
     async with aclosing(bodies):
         async for page_cursor, body, after in bodies:
             fetched = source.count(body)
+            # Decoding and structuring each hold the loop: not both in one go (web backends).
+            await asyncio.sleep(0)
             with gc_paused():
                 page = source.structure(body, cursor=page_cursor)
                 del body

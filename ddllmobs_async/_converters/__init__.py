@@ -91,6 +91,27 @@ def _open_enum_hook(type_: Any) -> Any:
     return structure_open_enum
 
 
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, types.UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook(type_: Any, converter: cattrs.Converter) -> Any:
+    """``X | None`` -> a hook that calls X's hook directly.
+
+    cattrs dispatches ``X | None`` on every call; an experiment has eleven optional fields,
+    so this hook is a quarter of structuring a page: a 5000-item page takes 52 ms of CPU with
+    it and 70 ms without (``time.process_time``, median of 9, 2-core AMD EPYC).
+    """
+    inner = next(arg for arg in get_args(type_) if arg is not type(None))
+    structure_inner = converter.get_structure_hook(inner)
+
+    def structure_optional(value: Any, _: Any) -> Any:
+        return None if value is None else structure_inner(value, inner)
+
+    return structure_optional
+
+
 def _configure(converter: cattrs.Converter) -> cattrs.Converter:
     converter.register_structure_hook(datetime, parse_datetime)
     converter.register_structure_hook(str, _structure_str)
@@ -111,6 +132,9 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
 
 #: The converter of every endpoint module (hooks are generated once per class and cached).
 converter = _make_converter(detailed=False)
+# Only on the fast converter (after the open-enum hooks, which handle their own None): the
+# detailed one stays cattrs' reference for the error messages.
+converter.register_structure_hook_factory(_is_optional, _optional_hook)
 _detailed_converter = _make_converter(detailed=True)
 
 
