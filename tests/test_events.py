@@ -339,3 +339,17 @@ def test_example_pages_match_the_openapi_schema() -> None:
         for page in (1, 2):
             path = Path(__file__).parent / "data" / "results" / f"{name}.response.page{page}.json"
             validate(schema, json.loads(path.read_text())["body"])
+
+
+async def test_empty_pages_with_a_cursor_are_followed(make_client: ClientFactory) -> None:
+    async with FakeLLMObs.seeded(
+        n_experiments=1, events_per_experiment=8, empty_pages_every=2
+    ) as fake:
+        experiment_id = first_id(fake)
+        pages = [
+            p
+            async for p in make_client(fake).list_experiment_event_pages(experiment_id, page_size=3)
+        ]
+        assert [len(p.spans) for p in pages][:2] == [3, 0]
+        spans = [s.span_id for p in pages for s in p.spans]
+        assert spans == wire_ids(fake.experiment_events(experiment_id)[0])
