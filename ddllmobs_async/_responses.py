@@ -73,9 +73,11 @@ def gc_paused(body_size: int = _PAUSE_GC_FROM_BYTES) -> Iterator[None]:
     """Pause the cyclic GC while a large body (a page, by default) is decoded or structured.
 
     A 5000-item page allocates tens of thousands of containers at once; with the GC on, that
-    triggers dozens of collections walking the page being built and the previous one (still
-    alive while the consumer reads it). Nothing made here is cyclic, so no garbage is missed.
-    A GC the caller disabled stays disabled; nested pauses are no-ops.
+    triggers collections walking the page being built and the previous one (still alive
+    while the consumer reads it). Measured over 30 pages of 5000 experiments, decoding and
+    structuring took 149-159 ms of CPU per page (median; 217-234 ms at worst) with the GC
+    on, 121-127 ms (158-164 ms at worst) with this pause. Nothing made here is cyclic, so no
+    garbage is missed. A GC the caller disabled stays disabled; nested pauses are no-ops.
     """
     if body_size < _PAUSE_GC_FROM_BYTES or not gc.isenabled():
         yield
