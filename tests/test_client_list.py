@@ -159,10 +159,18 @@ async def test_max_items_limits_items_and_requests(
 
 async def test_every_filter_is_encoded(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
     stream = client.list_experiments(
-        project_id="p", dataset_id="d", ids=["a", "b"], name="run 1", experiment="pipe",
-        metadata={"branch": "main", "n": 1}, parent_experiment_ids=["x", "y"], is_deleted=True,
-        include_user_data=True, include_dataset_names=True, page_size=10,
-    )  # fmt: skip
+        project_id="p",
+        dataset_id="d",
+        ids=["a", "b"],
+        name="run 1",
+        experiment="pipe",
+        metadata={"branch": "main", "n": 1},
+        parent_experiment_ids=["x", "y"],
+        is_deleted=True,
+        include_user_data=True,
+        include_dataset_names=True,
+        page_size=10,
+    )
     assert [e async for e in stream] == []
     (request,) = fake.requests_to("experiments")
     assert request.query == (

@@ -61,12 +61,20 @@ async def traced_session() -> AsyncIterator[tuple[aiohttp.ClientSession, InFligh
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault.status(500), Fault.status(502), Fault.status(503), Fault.status(504),
-        Fault.rate_limited(reset=0.01), Fault.retry_after(0.01), Fault.reset(),
-        Fault.truncated(), Fault.non_json(), Fault.html(502), Fault.delay(0.5),
+        Fault.status(500),
+        Fault.status(502),
+        Fault.status(503),
+        Fault.status(504),
+        Fault.rate_limited(reset=0.01),
+        Fault.retry_after(0.01),
+        Fault.reset(),
+        Fault.truncated(),
+        Fault.non_json(),
+        Fault.html(502),
+        Fault.delay(0.5),
     ],
     ids=lambda f: f.name,
-)  # fmt: skip
+)
 async def test_transient_faults_are_retried_until_success(
     fake: FakeLLMObs, make_client: ClientFactory, fault: Fault
 ) -> None:
@@ -397,9 +405,16 @@ async def test_keys_never_appear_in_errors_or_tracebacks(
 ) -> None:
     client = make_client(fake, retry_policy=dd.RetryPolicy(max_retries=0), timeout=0.2)
     faults = [
-        Fault.status(400), Fault.status(500), Fault.rate_limited(reset=0.01), Fault.reset(),
-        Fault.truncated(), Fault.non_json(), Fault.html(), Fault.delay(1), Fault.redirect("http://127.0.0.1:9/x"),
-    ]  # fmt: skip
+        Fault.status(400),
+        Fault.status(500),
+        Fault.rate_limited(reset=0.01),
+        Fault.reset(),
+        Fault.truncated(),
+        Fault.non_json(),
+        Fault.html(),
+        Fault.delay(1),
+        Fault.redirect("http://127.0.0.1:9/x"),
+    ]
     for fault in faults:
         fake.inject(fault)
         with pytest.raises(dd.LLMObsError) as info:
