@@ -29,6 +29,9 @@ LLMOBS_CLIENT = web.AppKey("llmobs_client", LLMObsClient)
 ClientFactory = Callable[[], LLMObsClient]
 
 
+AVERAGE_SCORE = Compute("score_value", name="avg_score")
+
+
 def client_from_env() -> LLMObsClient:
     """Keys from ``DD_API_KEY`` / ``DD_APP_KEY``; ``DDLLMOBS_BASE_URL`` overrides the site."""
     return LLMObsClient(base_url=os.environ.get("DDLLMOBS_BASE_URL") or None)
@@ -80,7 +83,7 @@ async def experiment_scores(request: web.Request) -> web.Response:
     """``GET /scores/{experiment_id}``: the experiment's average eval score per label."""
     experiment_id = request.match_info["experiment_id"]
     query = AggregateQuery(
-        [Compute("score_value", name="avg_score")],
+        [AVERAGE_SCORE],
         ["experiment-evals"],
         f"@experiment_id:{experiment_id}",
         group_by=["label"],
@@ -89,7 +92,7 @@ async def experiment_scores(request: web.Request) -> web.Response:
         result = await request.app[LLMOBS_CLIENT].aggregate(query)
     except LLMObsError as error:
         return _error(502, error.message)
-    scores = {str(b.by["label"]): b.metrics.get("avg_score") for b in result.buckets}
+    scores = {str(b.by["label"]): b.value(AVERAGE_SCORE) for b in result.buckets}
     body: dict[str, Any] = {
         "experiment_id": experiment_id,
         "events": result.hit_count,

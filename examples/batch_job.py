@@ -25,7 +25,6 @@ from typing import Any
 
 from ddllmobs_async import (
     AggregateQuery,
-    AggregateResult,
     Compute,
     Experiment,
     LLMObsClient,
@@ -35,10 +34,13 @@ from ddllmobs_async import (
 Scores = dict[str, float | None]
 
 
+AVERAGE_SCORE = Compute("score_value", name="avg_score")
+
+
 def score_query(experiment_id: str) -> AggregateQuery:
     """The average ``score_value`` of one experiment's eval events."""
     return AggregateQuery(
-        [Compute("score_value", name="avg_score")],
+        [AVERAGE_SCORE],
         ["experiment-evals"],
         f"@experiment_id:{experiment_id}",
     )
@@ -69,9 +71,8 @@ async def score_page(
         [score_query(experiment.id) for experiment in experiments], concurrency=concurrency
     )
     scores: Scores = {}
-    for experiment, result in zip(experiments, results, strict=True):
-        assert isinstance(result, AggregateResult)  # failures raise (no return_exceptions)
-        value = result.buckets[0].metrics.get("avg_score") if result.buckets else None
+    for experiment, result in zip(experiments, results, strict=True):  # failures raise
+        value = result.buckets[0].value(AVERAGE_SCORE) if result.buckets else None
         scores[experiment.id] = None if value is None else float(value)
     return scores
 

@@ -28,6 +28,9 @@ from ddllmobs_async import AggregateQuery, Compute, LLMObsClient, LLMObsError
 ClientFactory = Callable[[], LLMObsClient]
 
 
+AVERAGE_SCORE = Compute("score_value", name="avg_score")
+
+
 def client_from_env() -> LLMObsClient:
     """Keys from ``DD_API_KEY`` / ``DD_APP_KEY``; ``DDLLMOBS_BASE_URL`` overrides the site."""
     return LLMObsClient(base_url=os.environ.get("DDLLMOBS_BASE_URL") or None)
@@ -78,7 +81,7 @@ def create_app(make_client: ClientFactory = client_from_env) -> FastAPI:
     async def experiment_scores(client: Client, experiment_id: str) -> dict[str, Any]:
         """The experiment's average eval score per label."""
         query = AggregateQuery(
-            [Compute("score_value", name="avg_score")],
+            [AVERAGE_SCORE],
             ["experiment-evals"],
             f"@experiment_id:{experiment_id}",
             group_by=["label"],
@@ -87,7 +90,7 @@ def create_app(make_client: ClientFactory = client_from_env) -> FastAPI:
             result = await client.aggregate(query)
         except LLMObsError as error:
             raise HTTPException(status_code=502, detail=error.message) from error
-        scores = {str(b.by["label"]): b.metrics.get("avg_score") for b in result.buckets}
+        scores = {str(b.by["label"]): b.value(AVERAGE_SCORE) for b in result.buckets}
         return {"experiment_id": experiment_id, "events": result.hit_count, "scores": scores}
 
     return app

@@ -1,28 +1,35 @@
-"""The documentation cannot rot: every sample runs against the fake, every page is checked.
+"""The documentation cannot rot: every code sample runs exactly as a reader sees it.
 
-Each Python sample of the docs lives in ``examples/docs/`` and is included into a page with
-``--8<--``; the tests below run each one against a ``FakeLLMObs`` and check its result. The
-page checks make sure that pages only include existing files and sections, that any inline
-Python block compiles, and that the API reference covers every public name.
-``mkdocs build --strict`` itself runs in ``nox -s docs``.
+Every ```python block of README.md and docs/*.md is a complete program. The tests extract
+each one from the Markdown and run it unchanged against a fresh ``FakeLLMObs``, with the
+environment a reader would have after ``ddllmobs fake-server`` (``DD_LLMOBS_BASE_URL``,
+``DD_API_KEY``, ``DD_APP_KEY``, ``DD_LLMOBS_PROJECT_ID``, ``EXPERIMENT_ID``): a script runs
+as ``__main__`` (in a worker thread, so the fake keeps serving in the test's loop), a file of
+pytest tests runs as its own pytest session, and a web application is loaded as a module and
+served a few requests. Blocks with a ``title="name.py"`` get checks on what they print and
+on what the fake saw; every other block must at least run without an error.
+
+The page checks make sure that no page includes a file (``--8<--`` shows as a placeholder on
+GitHub), that the nav lists every page, that the API reference covers every public name, and
+that the command-line page matches the parser. ``mkdocs build --strict`` runs in
+``nox -s docs``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import itertools
+import contextlib
+import io
 import json
 import logging
 import math
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -32,30 +39,79 @@ from aiohttp import test_utils
 import ddllmobs_async as dd
 import ddllmobs_async.testing as dd_testing
 from ddllmobs_async.testing import FakeLLMObs, Fault
-from tests.conftest import FAST_RETRIES, ClientFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SAMPLES = ROOT / "examples" / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)\s*(?P<info>[^\n]*)$")
+TITLE = re.compile(r'title="([^"]+)"')
 ANALYTICS = "/api/v2/llm-obs/v1/experimentation/analytics"
 
-F = TypeVar("F", bound=Callable[..., Any])
-COVERED: set[str] = set()
+
+# --------------------------------------------------------------------------- extraction
 
 
-def covers(*samples: str) -> Callable[[F], F]:
-    """Mark a test as the one exercising these ``examples/docs/<name>.py`` samples."""
-    COVERED.update(samples)
-    return lambda test: test
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of a page, as the reader sees it."""
+
+    page: str
+    line: int
+    lang: str
+    title: str | None
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.title or f"{self.page}:{self.line}"
+
+    @property
+    def kind(self) -> str:
+        if re.search(r"^(async )?def test_", self.source, re.M):
+            return "pytest"
+        if "def create_app(" in self.source:
+            return "app"
+        return "script"
 
 
-def sample(name: str) -> ModuleType:
-    path = SAMPLES / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"docs_sample_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def code_blocks(page: Path) -> list[Block]:
+    blocks: list[Block] = []
+    lines = page.read_text().splitlines()
+    index = 0
+    while index < len(lines):
+        match = FENCE.match(lines[index])
+        if match is None:
+            index += 1
+            continue
+        indent, fence, info = match["indent"], match["fence"], match["info"]
+        start = index + 1
+        body: list[str] = []
+        index += 1
+        while index < len(lines) and lines[index].strip() != fence:
+            body.append(lines[index][len(indent) :])
+            index += 1
+        index += 1
+        lang = info.split()[0] if info.split() else ""
+        title = TITLE.search(info)
+        relative = page.relative_to(ROOT).as_posix()
+        source = "\n".join(body) + "\n"
+        blocks.append(Block(relative, start, lang, title[1] if title else None, source))
+    return blocks
+
+
+def python_blocks() -> list[Block]:
+    return [b for page in PAGES for b in code_blocks(page) if b.lang in ("python", "py")]
+
+
+BLOCKS = python_blocks()
+
+
+def block(title: str) -> Block:
+    (found,) = [b for b in BLOCKS if b.title == title]
+    return found
+
+
+# --------------------------------------------------------------------------- running
 
 
 def live(fake: FakeLLMObs) -> list[dict[str, Any]]:
@@ -75,543 +131,540 @@ def label_means(fake: FakeLLMObs, experiment_id: str) -> dict[str, float | None]
     }
 
 
-def epoch_ms(value: datetime | int) -> int:
-    return value if isinstance(value, int) else int(value.timestamp() * 1000)
+def reader_environment(fake: FakeLLMObs) -> dict[str, str]:
+    """What ``. ./.env`` after ``ddllmobs fake-server --env-file .env`` sets, and more."""
+    return {
+        "DD_LLMOBS_BASE_URL": fake.url,
+        "DD_API_KEY": fake.api_key,
+        "DD_APP_KEY": fake.app_key,
+        "DD_LLMOBS_PROJECT_ID": fake.project_id,
+        "EXPERIMENT_ID": live(fake)[0]["id"],
+    }
 
 
-async def typed(client: dd.LLMObsClient, project_id: str, n: int) -> list[dd.Experiment]:
-    return [e async for e in client.list_experiments(project_id=project_id, max_items=n)]
+def run_script(source: str, name: str) -> str:
+    """Run ``source`` as ``__main__`` (as ``python name.py`` would) and return its stdout.
+
+    Logging set up by the sample (``logging.basicConfig``...) is undone afterwards.
+    """
+    code = compile(source, name, "exec", dont_inherit=True)
+    out = io.StringIO()
+    root, library = logging.getLogger(), logging.getLogger("ddllmobs_async")
+    handlers, levels = root.handlers[:], (root.level, library.level)
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(code, {"__name__": "__main__", "__file__": name})
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        library.setLevel(levels[1])
+    return out.getvalue()
+
+
+def load_module(source: str, name: str) -> dict[str, Any]:
+    """Run ``source`` as an imported module (``__name__`` is not ``__main__``)."""
+    namespace: dict[str, Any] = {"__name__": Path(name).stem}
+    exec(compile(source, name, "exec", dont_inherit=True), namespace)
+    return namespace
+
+
+@pytest.fixture
+def reader_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeLLMObs], None]:
+    def apply(fake: FakeLLMObs) -> None:
+        for name in ("DD_SITE", "DDLLMOBS_BASE_URL", "DD_APPLICATION_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in reader_environment(fake).items():
+            monkeypatch.setenv(name, value)
+
+    return apply
+
+
+@dataclass
+class Expect:
+    """How to run one titled block and what it must have done."""
+
+    fake: dict[str, Any] = field(default_factory=dict)
+    setup: Callable[[FakeLLMObs], None] | None = None
+    check: Callable[[FakeLLMObs, str], None] | None = None
+    in_tmp_dir: bool = False
+
+
+EXPECT: dict[str, Expect] = {}
+
+
+def expect(title: str, **options: Any) -> Callable[[Callable[[FakeLLMObs, str], None]], Any]:
+    def register(check: Callable[[FakeLLMObs, str], None]) -> Callable[[FakeLLMObs, str], None]:
+        EXPECT[title] = Expect(check=check, **options)
+        return check
+
+    return register
+
+
+@pytest.mark.parametrize("sample", [b for b in BLOCKS if b.kind == "script"], ids=lambda b: b.name)
+async def test_script_block_runs_as_shown(
+    sample: Block,
+    reader_env: Callable[[FakeLLMObs], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = EXPECT.get(sample.title or "", Expect())
+    options = {"n_experiments": 30, **spec.fake}
+    async with FakeLLMObs.seeded(**options) as fake:
+        reader_env(fake)
+        if spec.in_tmp_dir:
+            monkeypatch.chdir(tmp_path)
+        if spec.setup is not None:
+            spec.setup(fake)
+        stdout = await asyncio.to_thread(run_script, sample.source, sample.name)
+        if spec.check is not None:
+            spec.check(fake, stdout)
+        else:
+            assert fake.requests or "FakeLLMObs" in sample.source, "the sample sent nothing"
+
+
+def test_every_expectation_names_a_block() -> None:
+    titles = [b.title for b in BLOCKS if b.title]
+    assert len(titles) == len(set(titles)), "block titles must be unique"
+    assert set(EXPECT) <= set(titles)
 
 
 # --------------------------------------------------------------------------- home, setup
 
 
-@covers("quickstart")
-async def test_quickstart(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    scores = await sample("quickstart").main(client, fake.project_id)
-    newest = live(fake)[0]["id"]
-    assert scores == pytest.approx(label_means(fake, newest))
-    assert set(scores) == {"faithfulness", "relevance"}
+@expect("quickstart.py")
+def _quickstart(fake: FakeLLMObs, stdout: str) -> None:
+    lines = stdout.splitlines()
+    newest = live(fake)[:10]
+    assert [line.split()[-1] for line in lines[:10]] == [e["attributes"]["name"] for e in newest]
+    scores = {
+        label: float(value) if value != "None" else None
+        for label, value in (line.split(": ") for line in lines[10:])
+    }
+    assert scores == pytest.approx(label_means(fake, newest[0]["id"]))
     (listing,) = fake.requests_to("experiments")
     assert listing.params("page[limit]") == ["10"]
     (analytics,) = fake.requests_to("analytics")
     assert analytics.json["data"]["attributes"]["aggregate"]["search"] == {
-        "query": f"@experiment_id:{newest}"
+        "query": f"@experiment_id:{newest[0]['id']}"
     }
 
 
-@covers("configuration")
-async def test_configuration(
-    fake: FakeLLMObs, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config = sample("configuration")
-    monkeypatch.setenv("DD_API_KEY", "api-key")
-    monkeypatch.delenv("DD_APP_KEY", raising=False)
-    monkeypatch.setenv("DD_APPLICATION_KEY", "app-key")
-    monkeypatch.setenv("DD_SITE", "us5.datadoghq.com")
-    async with config.from_environment() as from_env:
-        assert from_env.base_url == "https://api.us5.datadoghq.com"
-        assert from_env.site == "us5.datadoghq.com"
-    monkeypatch.delenv("DD_APPLICATION_KEY")
-    with pytest.raises(ValueError, match="DD_APP_KEY or DD_APPLICATION_KEY"):
-        config.from_environment()
+@expect("readme.py")
+def _readme(fake: FakeLLMObs, stdout: str) -> None:
+    lines = stdout.splitlines()
+    main = [e for e in live(fake) if e["attributes"]["metadata"]["branch"] == "main"]
+    assert [line.split()[0] for line in lines[: len(main)]] == [e["id"] for e in main]
+    newest = main[0]["id"]
+    events = [
+        e for e in fake.eval_events if e["experiment_id"] == newest and e["label"] == "faithfulness"
+    ]
+    spans = {line.split()[0]: line.split()[1] for line in lines[len(main) :]}
+    assert spans == {e["span_id"]: str(e["score_value"]) for e in events}
 
-    async with config.eu_client("api-key", "app-key") as eu:
-        assert eu.base_url == "https://api.datadoghq.eu"
-        assert eu.retry_policy.max_retries == 5
 
-    async with config.proxied_client(fake.api_key, fake.app_key, fake.url) as proxied:
-        ids = [e.id async for e in proxied.list_experiments(project_id=fake.project_id)]
-    assert ids == [e["id"] for e in live(fake)]
-    with pytest.raises(ValueError, match="https"):
-        config.proxied_client("k", "a", "http://proxy.example.com")
+@expect("configure_from_environment.py")
+def _from_environment(fake: FakeLLMObs, stdout: str) -> None:
+    assert stdout.split() == [fake.url, str(len(live(fake)))]
 
-    count = await config.with_own_session(fake.api_key, fake.app_key, fake.url, fake.project_id)
-    assert count == len(live(fake))
+
+@expect("configure_explicitly.py")
+def _explicit(fake: FakeLLMObs, stdout: str) -> None:
+    assert stdout.split() == ["https://api.datadoghq.eu", "5"]
+    assert fake.requests == []  # constructing a client sends nothing
+
+
+@expect("configure_base_url.py")
+def _base_url(fake: FakeLLMObs, stdout: str) -> None:
+    assert stdout.strip() == f"{len(live(fake))} experiments via {fake.url}"
+
+
+@expect("configure_session.py")
+def _own_session(fake: FakeLLMObs, stdout: str) -> None:
+    assert stdout.strip() == f"{len(live(fake))} experiments; session still open: True"
 
 
 # --------------------------------------------------------------------------- listing
 
 
-@covers("listing_basic")
-async def test_listing_basic(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    listing = sample("listing_basic")
-    assert await listing.main(client, fake.project_id) == [e["id"] for e in live(fake)]
-    fake.reset_requests()
-    names = await listing.newest(client, fake.project_id, 7)
-    assert names == [e["attributes"]["name"] for e in live(fake)][:7]
-    (request,) = fake.requests_to("experiments")
-    assert request.params("page[limit]") == ["7"]
+@expect("list_all.py")
+def _list_all(fake: FakeLLMObs, stdout: str) -> None:
+    assert [line.split()[0] for line in stdout.splitlines()] == [e["id"] for e in live(fake)]
 
 
-@covers("listing_filters")
-async def test_listing_filters(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    listing = sample("listing_filters")
-    found = await listing.main(client, fake.project_id)
+@expect("list_filters.py")
+def _list_filters(fake: FakeLLMObs, stdout: str) -> None:
     wanted = [
         e
         for e in live(fake)
         if e["attributes"]["experiment"] == "summarizer"
         and e["attributes"]["metadata"]["branch"] == "main"
     ]
-    assert len(wanted) >= 3
-    assert [e.id for e in found] == [e["id"] for e in wanted]
-    for exp, raw in zip(found, wanted, strict=True):
-        assert exp.author is not None
-        assert exp.author.name == raw["attributes"]["author"]["name"]
-        assert exp.dataset_name == raw["attributes"]["dataset_name"]
+    assert wanted
+    assert stdout.splitlines() == [
+        f"{e['attributes']['name']} {e['attributes']['dataset_name']} "
+        f"{e['attributes']['author']['name']}"
+        for e in wanted
+    ]
     (request,) = fake.requests_to("experiments")
     assert request.params("filter[metadata]") == ['{"branch":"main"}']
     assert request.params("filter[experiment]") == ["summarizer"]
+    assert request.param("include[user_data]") == "true"
 
-    baseline = next(
-        e["attributes"]["parent_experiment_id"]
-        for e in live(fake)
-        if e["attributes"]["parent_experiment_id"]
-    )
-    children = await listing.runs_against(client, fake.project_id, baseline)
-    assert children == [
-        e["id"] for e in live(fake) if e["attributes"]["parent_experiment_id"] == baseline
+
+@expect("list_more_filters.py")
+def _list_more_filters(fake: FakeLLMObs, stdout: str) -> None:
+    baseline = live(fake)[-1]["id"]
+    children = [e["id"] for e in live(fake) if e["attributes"]["parent_experiment_id"] == baseline]
+    deleted = [e["id"] for e in fake.experiments if e["attributes"]["deleted_at"]]
+    assert children and deleted
+    assert stdout.splitlines() == [f"runs against {baseline}: {children}", f"deleted: {deleted}"]
+
+
+@expect("list_newest.py")
+def _list_newest(fake: FakeLLMObs, stdout: str) -> None:
+    assert stdout.splitlines() == [e["attributes"]["name"] for e in live(fake)[:7]]
+    (request,) = fake.requests_to("experiments")
+    assert request.params("page[limit]") == ["7"]
+
+
+@expect("stop_early.py")
+def _stop_early(fake: FakeLLMObs, stdout: str) -> None:
+    failed = next(e for e in live(fake) if e["attributes"]["status"] == "failed")
+    assert stdout.strip() == f"newest failed run: {failed['attributes']['name']}"
+    assert len(fake.requests_to("experiments")) == 1  # one page of 20 was enough
+
+
+@expect("read_ahead.py")
+def _read_ahead(fake: FakeLLMObs, stdout: str) -> None:
+    sizes = [len(live(fake)[i : i + 20]) for i in range(0, len(live(fake)), 20)]
+    assert stdout.splitlines() == [
+        *(f"writing {size} experiments" for size in sizes),
+        f"{len(live(fake))} experiments copied",
     ]
-    assert children
-    deleted = await listing.deleted(client, fake.project_id)
-    assert deleted == [e["id"] for e in fake.experiments if e["attributes"]["deleted_at"]]
-    assert deleted
+    assert [r.param("page[limit]") for r in fake.requests_to("experiments")] == ["20"] * 2
 
 
-@covers("listing_lazy")
-async def test_listing_lazy(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    found = await sample("listing_lazy").main(client, fake.project_id)
-    first_failed = next(e for e in live(fake) if e["attributes"]["status"] == "failed")
-    assert found is not None
-    assert found.id == first_failed["id"]
-    assert found.status is dd.ExperimentStatus.FAILED
-    assert len(fake.requests_to("experiments")) == 1  # 20 of 53 experiments fetched
-
-
-@covers("listing_prefetch")
-async def test_listing_prefetch(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    requested_while_writing: list[int] = []
-    written: list[str] = []
-
-    async def write_batch(experiments: Sequence[dd.Experiment]) -> None:
-        await asyncio.sleep(0.05)  # a slow sink
-        requested_while_writing.append(len(fake.requests_to("experiments")))
-        written.extend(e.id for e in experiments)
-
-    count = await sample("listing_prefetch").main(client, fake.project_id, write_batch)
-    assert count == len(written) and written == [e["id"] for e in live(fake)]
-    # while page N was written, page N+1 had already been requested (3 pages of 20, 53 items)
-    assert requested_while_writing == [2, 3, 3]
-
-
-@covers("pages")
-async def test_pages(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    pages = await sample("pages").main(client, fake.project_id)
-    assert [len(page.experiments) for page in pages] == [25, 25, 3]
-    assert [e.id for page in pages for e in page.experiments] == [e["id"] for e in live(fake)]
-    assert pages[0].cursor is None
-    for previous, page in itertools.pairwise(pages):
-        assert page.cursor == previous.next_cursor is not None
-    assert pages[-1].next_cursor is None
-
-
-@covers("resume_cursor")
-async def test_resume_cursor(fake: FakeLLMObs, make_client: ClientFactory) -> None:
-    client = make_client(fake, retry_policy=dd.RetryPolicy(max_retries=0))
-    fake.fail_randomly(0.3, seed=4, kinds=[Fault.status(503)], endpoint="experiments")
-    processed = await sample("resume_cursor").main(client, fake.project_id, pause=0)
-    assert processed == [e["id"] for e in live(fake)]  # each exactly once, in order
+@expect("pages.py")
+def _pages(fake: FakeLLMObs, stdout: str) -> None:
     requests = fake.requests_to("experiments")
-    failures = [i for i, r in enumerate(requests) if r.status == 503]
-    assert failures, "the fake should have failed some pages"
-    for i in failures:  # each resume asked again for exactly the page that failed
-        assert requests[i + 1].params("page[cursor]") == requests[i].params("page[cursor]")
-    assert sum(r.status == 200 for r in requests) == math.ceil(len(live(fake)) / 10)
+    assert [line.split(";")[0] for line in stdout.splitlines()] == [
+        "25 experiments",
+        f"{len(live(fake)) - 25} experiments",
+    ]
+    assert "fetched with None" in stdout.splitlines()[0]
+    assert f"fetched with {requests[1].param('page[cursor]')!r}" in stdout.splitlines()[1]
 
 
-@covers("lookup_ids")
-async def test_lookup_ids(make_client: ClientFactory) -> None:
-    async with FakeLLMObs.seeded(n_experiments=230) as fake:
-        client = make_client(fake)
-        wanted = [e["id"] for e in reversed(live(fake))]
-        deleted = next(e["id"] for e in fake.experiments if e["attributes"]["deleted_at"])
-        ids = [*wanted, deleted, "no-such-experiment", wanted[0]]
-        lookup = await sample("lookup_ids").main(client, fake.project_id, ids)
-        assert [e.id for e in lookup.experiments] == wanted  # input order, duplicates collapsed
-        assert lookup.missing == [deleted, "no-such-experiment"]
-        assert len(fake.requests_to("experiments")) == math.ceil((len(wanted) + 2) / 100)
+def _fail_the_second_page_twice(fake: FakeLLMObs) -> None:
+    fake.inject(Fault.delay(0), *[Fault.status(503)] * 2, endpoint="experiments")
+
+
+@expect("resume.py", setup=_fail_the_second_page_twice)
+def _resume(fake: FakeLLMObs, stdout: str) -> None:
+    lines = stdout.splitlines()
+    requests = fake.requests_to("experiments")
+    failed_cursor = requests[1].param("page[cursor]")
+    assert failed_cursor is not None
+    assert lines[0].startswith("HTTP 503") and lines[0].endswith(f"resuming from '{failed_cursor}'")
+    assert requests[3].param("page[cursor]") == failed_cursor  # asked again for that page
+    assert lines[1] == f"{len(live(fake))} experiments, each once: True"
+
+
+@expect("lookup_ids.py", fake={"n_experiments": 230})
+def _lookup(fake: FakeLLMObs, stdout: str) -> None:
+    lines = stdout.splitlines()
+    assert lines == [
+        *(f"{e['id']} {e['attributes']['status']}" for e in live(fake)),
+        "not found: no-such-experiment",
+    ]
+    lookups = fake.requests_to("experiments")[1:]  # after the listing that found the ids
+    assert len(lookups) == math.ceil((len(live(fake)) + 1) / 100)
+    assert all(len(r.params("filter[id]")) <= 100 for r in lookups)
 
 
 # --------------------------------------------------------------------------- aggregates
 
 
-@covers("aggregate_query")
-async def test_aggregate_query(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    (experiment,) = await typed(client, fake.project_id, 1)
-    scores = await sample("aggregate_query").main(client, experiment)
-    assert scores == pytest.approx(label_means(fake, experiment.id))
+@expect("aggregate_query.py")
+def _aggregate_query(fake: FakeLLMObs, stdout: str) -> None:
+    newest = live(fake)[0]
+    means = label_means(fake, newest["id"])
+    lines = stdout.splitlines()
+    assert lines[0] == f"4 eval events in {len(means)} buckets"
+    assert {line.split(": ")[0]: line.split(": ")[1] for line in lines[1:]} == {
+        k: str(v) for k, v in means.items()
+    }
     (request,) = fake.requests_to("analytics")
-    start = epoch_ms(experiment.created_at)
-    assert request.json == {
-        "data": {
-            "type": "experimentation",
-            "attributes": {
-                "aggregate": {
-                    "compute": [{"metric": "score_value", "name": "avg_score"}],
-                    "indexes": ["experiment-evals"],
-                    "search": {"query": f"@experiment_id:{experiment.id}"},
-                    "group_by": [{"field": "label"}],
-                    "limit": 100,
-                    "dataset_version": experiment.dataset_version,
-                    "time": {"from": start, "to": start + 86_400_000},
-                }
-            },
-        }
-    }
+    aggregate = request.json["data"]["attributes"]["aggregate"]
+    assert aggregate["compute"] == [{"metric": "score_value", "name": "avg_score"}]
+    assert aggregate["search"] == {"query": f"@experiment_id:{newest['id']} @label:*"}
+    assert aggregate["group_by"] == [{"field": "label"}]
+    assert aggregate["limit"] == 100
+    assert aggregate["dataset_version"] == newest["attributes"]["dataset_version"]
+    assert aggregate["time"]["to"] - aggregate["time"]["from"] == 86_400_000
 
 
-@covers("aggregate_buckets")
-async def test_aggregate_buckets(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    buckets = sample("aggregate_buckets")
-    experiment_id = live(fake)[0]["id"]
-    rows = await buckets.main(client, experiment_id)
-    events = [e for e in fake.eval_events if e["experiment_id"] == experiment_id]
-    assert sorted(rows, key=lambda r: (r[0], r[1])) == sorted(
-        (e["label"], e["span_id"], e["score_value"]) for e in events
+@expect("time_ranges.py")
+def _time_ranges(fake: FakeLLMObs, stdout: str) -> None:
+    hits = dict(line.split(": ") for line in stdout.splitlines())
+    total = str(len(fake.eval_events))
+    assert hits["last_day"] != "0"  # the fake's data leads up to now
+    assert hits["january_2026"] == hits["january_2026_ms"] == "0"
+    assert int(hits["last_week"]) <= int(total)
+    requests = fake.requests_to("analytics")
+    times = [r.json["data"]["attributes"]["aggregate"]["time"] for r in requests]
+    assert times[0] == {"from": 1_767_225_600_000, "to": 1_769_904_000_000} == times[1]
+
+
+@expect("buckets.py")
+def _buckets(fake: FakeLLMObs, stdout: str) -> None:
+    newest = live(fake)[0]["id"]
+    events = [e for e in fake.eval_events if e["experiment_id"] == newest]
+    lines = stdout.splitlines()
+    assert sorted(lines[:-1]) == sorted(
+        f"{e['label']} {e['span_id']} {e['score_value']}" for e in events
     )
-    overall = await buckets.overall(client, experiment_id)
-    assert overall == pytest.approx(mean(e["score_value"] for e in events))
+    assert lines[-1] == f"overall: {mean(e['score_value'] for e in events)}"
 
 
-@covers("time_ranges")
-async def test_time_ranges(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    ranges = sample("time_ranges")
-    (newest,) = await typed(client, fake.project_id, 1)
-    anchor = newest.created_at - timedelta(hours=12)
-    hits = await ranges.main(client, anchor)
-    stamps = [e["timestamp"] for e in fake.eval_events]
-    expected = {
-        label: sum(epoch_ms(w.start) <= t <= epoch_ms(w.end) for t in stamps)
-        for label, w in ranges.windows(anchor).items()
-    }
-    assert hits == expected
-    assert hits["july"] == hits["july_ms"] == len(stamps)
-    assert 0 < hits["before_anchor"] < len(stamps)
-    with pytest.raises(ValueError, match="naive"):
-        dd.TimeRange(start=datetime(2026, 7, 1), end=datetime.now(timezone.utc))
-
-
-@covers("compare")
-async def test_compare(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
-    comparison = await sample("compare").main(client, fake.project_id)
+@expect("compare.py")
+def _compare(fake: FakeLLMObs, stdout: str) -> None:
     runs = [
         e
         for e in live(fake)
-        if e["attributes"]["experiment"] == "summarizer"
-        and e["attributes"]["parent_experiment_id"] == comparison.baseline_id
+        if e["attributes"]["experiment"] == "summarizer" and e["attributes"]["parent_experiment_id"]
     ]
-    assert sorted(comparison.scores) == sorted(e["id"] for e in runs)
-    assert comparison.baseline == pytest.approx(label_means(fake, comparison.baseline_id))
-    for run in runs:
-        assert comparison.scores[run["id"]] == pytest.approx(label_means(fake, run["id"]))
-        for label, delta in comparison.deltas[run["id"]].items():
-            score, base = comparison.scores[run["id"]][label], comparison.baseline[label]
-            assert delta == pytest.approx(score - base)
+    baseline = runs[0]["attributes"]["parent_experiment_id"]
+    candidates = [e for e in runs if e["attributes"]["parent_experiment_id"] == baseline]
+    expected = []
+    base = label_means(fake, baseline)
+    for run in candidates:
+        for label, score in label_means(fake, run["id"]).items():
+            before = base[label]
+            delta = None if score is None or before is None else score - before
+            expected.append(f"{run['id']} {label}: {'n/a' if delta is None else f'{delta:+.3f}'}")
+    assert stdout.splitlines() == expected
 
 
-# --------------------------------------------------------------------------- errors, retries
+# --------------------------------------------------------------------------- errors, limits
 
 
-@covers("errors_handling")
-async def test_errors_handling(fake: FakeLLMObs, make_client: ClientFactory) -> None:
-    handle = sample("errors_handling").main
-    client = make_client(fake)
-    good = dd.AggregateQuery(["score_value"], ["experiment-evals"], "*")
-    assert await handle(client, good) == f"{len(fake.eval_events)} events"
-
-    bad_index = dd.AggregateQuery(["score_value"], ["no-such-index"], "*")
-    assert await handle(client, bad_index) == (
-        "bad request: Unknown index 'no-such-index'. (at /data/attributes/aggregate/indexes/0)"
-    )
-
-    async with dd.LLMObsClient("wrong-key", fake.app_key, base_url=fake.url) as wrong:
-        assert await handle(wrong, good) == "check DD_API_KEY / DD_APP_KEY: HTTP 403"
-
-    fake.inject(Fault.rate_limited(reset=30))  # longer than max_rate_limit_wait: no sleep
-    impatient = make_client(fake, retry_policy=dd.RetryPolicy(max_rate_limit_wait=1.0))
-    assert await handle(impatient, good) == "rate limited: retry in 30.0s (1000000 per 60.0s)"
-
-    # The messages quoted in docs/errors.md are the real ones.
-    page = (DOCS / "errors.md").read_text()
-    with pytest.raises(dd.BadRequestError) as bad:
-        await client.aggregate(bad_index)
-    assert str(bad.value) in page
-    fake.inject(Fault.rate_limited(reset=30))
-    async with dd.LLMObsClient(
-        fake.api_key, fake.app_key, base_url=fake.url, max_retries=0
-    ) as no_retries:
-        with pytest.raises(dd.RateLimitError) as limited:
-            await no_retries.aggregate(good)
-    assert str(limited.value) in page
-    assert limited.value.errors == []
-
-    fake.inject(*[Fault.status(502)] * 4)  # the first attempt and 3 retries
-    assert (await handle(client, good)).startswith(f"HTTP 502 on POST {ANALYTICS}: ")
-
-    fake.inject(*[Fault.reset()] * 4)
-    assert (await handle(client, good)).startswith("no answer: POST")
-
-    fake.inject(*[Fault.non_json()] * 4)
-    assert (await handle(client, good)).startswith("unreadable response: ")
+@pytest.mark.parametrize(
+    ("faults", "printed"),
+    [
+        (
+            [],
+            "bad request: Unknown index 'no-such-index'. (at /data/attributes/aggregate/indexes/0)",
+        ),
+        ([Fault.status(403)], "check DD_API_KEY / DD_APP_KEY: HTTP 403"),
+        ([Fault.rate_limited(reset=3600)], "rate limited: retry in 3600.0s (1000000 per 60.0s)"),
+        ([Fault.status(404)], f"HTTP 404 on POST {ANALYTICS}: "),
+        ([Fault.non_json(status=200)] * 2, "unreadable response: "),
+        ([Fault.reset()] * 2, "no answer: "),
+    ],
+)
+async def test_errors_sample_handles_each_failure(
+    reader_env: Callable[[FakeLLMObs], None], faults: list[Fault], printed: str
+) -> None:
+    sample = block("handle_errors.py")
+    async with FakeLLMObs.seeded(n_experiments=3) as fake:
+        reader_env(fake)
+        fake.inject(*faults)
+        stdout = await asyncio.to_thread(run_script, sample.source, sample.name)
+    assert stdout.startswith(printed)
     assert fake.pending_faults == 0
 
 
-@covers("retry_tuning")
-async def test_retry_tuning(fake: FakeLLMObs, caplog: pytest.LogCaptureFixture) -> None:
-    tuning = sample("retry_tuning")
-    logger = logging.getLogger("ddllmobs_async")
-    level = logger.level
-    events: list[dd.RetryEvent] = []
-    client = tuning.build_client(
-        events, api_key=fake.api_key, app_key=fake.app_key, base_url=fake.url
-    )
-    try:
-        tuning.log_retries()
-        assert logger.isEnabledFor(logging.INFO)
-        fake.inject(Fault.status(503), Fault.rate_limited(reset=0.05))
-        async with client:
-            ids = await tuning.main(client, fake.project_id)
-            assert ids == [e["id"] for e in live(fake)]
-            assert [(e.attempt, e.status) for e in events] == [(1, 503), (2, 429)]
-            assert 0 <= events[0].wait <= 0.2
-            assert 0.05 <= events[1].wait <= 0.05 + 0.25
-            assert client.total_wait_seconds >= events[0].wait + events[1].wait
-            assert client.retry_policy.max_retries == 5
-    finally:
-        logger.setLevel(level)
-    messages = [r.getMessage() for r in caplog.records if r.name == "ddllmobs_async"]
-    assert any("after ServerError (attempt 2 of 6)" in m for m in messages)
-    assert any("after RateLimitError (attempt 3 of 6)" in m for m in messages)
+async def test_errors_page_quotes_the_real_messages() -> None:
+    page = (DOCS / "errors.md").read_text()
+    bad_index = dd.AggregateQuery(["score_value"], ["no-such-index"], "*")
+    good = dd.AggregateQuery(["score_value"], ["experiment-evals"], "*")
+    async with (
+        FakeLLMObs.seeded(n_experiments=3) as fake,
+        dd.LLMObsClient(fake.api_key, fake.app_key, base_url=fake.url, max_retries=0) as client,
+    ):
+        with pytest.raises(dd.BadRequestError) as bad:
+            await client.aggregate(bad_index)
+        fake.inject(Fault.rate_limited(reset=30))
+        with pytest.raises(dd.RateLimitError) as limited:
+            await client.aggregate(good)
+    assert str(bad.value) in page
+    assert str(limited.value) in page
 
 
-@covers("concurrency")
-async def test_concurrency(make_client: ClientFactory) -> None:
-    async with FakeLLMObs.seeded(n_experiments=25, rate_limit=(10, 0.3)) as fake:
-        client = make_client(fake)
-        ids = [e["id"] for e in fake.experiments]
-        results = await sample("concurrency").main(client, ids)
-        assert [r.hit_count for r in results] == [4] * len(ids)
-        assert [r.buckets[0].metrics["score_value"] for r in results] == pytest.approx(
-            [
-                mean(e["score_value"] for e in fake.eval_events if e["experiment_id"] == i)
-                for i in ids
-            ]
-        )
-        # 25 requests, 10 per window: the gate holds the rest back until the reset
-        # instead of letting 15 of them collect 429s.
-        assert fake.stats.rate_limited <= 1
-        assert client.total_wait_seconds > 0
-        info = client.rate_limit
-        assert info is not None
-        assert info.name == "llm_obs_experimentation_analytics"
-        assert info.limit == 10
+@expect("concurrency.py", fake={"n_experiments": 25, "rate_limit": (10, 0.3)})
+def _concurrency(fake: FakeLLMObs, stdout: str) -> None:
+    lines = stdout.splitlines()
+    assert lines[0].startswith("llm_obs_experimentation_analytics: ")
+    assert " of 10 left" in lines[0]
+    assert float(lines[1].split()[1].rstrip("s")) > 0  # the gate held requests back
+    assert lines[2] == f"{len(fake.experiments)} results, {len(fake.experiments) * 4} events"
+    assert fake.stats.rate_limited <= 1  # not 15 requests that collected 429s
+
+
+def _a_503_then_a_429(fake: FakeLLMObs) -> None:
+    fake.inject(Fault.status(503), Fault.rate_limited(reset=0.05))
+
+
+@expect("retry_policy.py", setup=_a_503_then_a_429)
+def _retry_policy(fake: FakeLLMObs, stdout: str) -> None:
+    lines = stdout.splitlines()
+    assert lines[0].startswith("retry 1 after HTTP 503")
+    assert lines[1].startswith("retry 2 after HTTP 429")
+    assert lines[2] == f"{len(live(fake))} experiments"
+
+
+@expect("log_retries.py", setup=lambda fake: fake.inject(Fault.status(503)))
+def _log_retries(fake: FakeLLMObs, stdout: str) -> None:
+    assert stdout.strip() == f"{len(live(fake))} experiments"
+    assert [r.status for r in fake.requests_to("experiments")][:2] == [503, 200]
 
 
 # --------------------------------------------------------------------------- batch jobs
 
 
-@covers("batch_job")
-async def test_batch_job(fake: FakeLLMObs, make_client: ClientFactory, tmp_path: Path) -> None:
-    job = sample("batch_job")
-    client = make_client(fake, retry_policy=dd.RetryPolicy(max_retries=0))
-    checkpoint = tmp_path / "scores.json"
-    fake.fail_randomly(0.5, seed=1, kinds=[Fault.status(503)], endpoint="experiments")
-    fake.inject(*[Fault.status(503)] * 3, endpoint="analytics")  # 3 aggregates fail for good
-    runs, resumed_from = 0, []
-    while True:  # a scheduler re-running the job until it completes
-        runs += 1
-        assert runs <= 20
-        try:
-            state = await job.main(client, fake.project_id, checkpoint, concurrency=4)
-        except dd.LLMObsError:
-            if checkpoint.exists():
-                resumed_from.append(json.loads(checkpoint.read_text())["cursor"])
-            continue
-        break
-    fake.clear_faults()
-    assert any(resumed_from), "the fake should have interrupted the job after some progress"
+EXPECT["batch_job.py"] = Expect(
+    in_tmp_dir=True, check=lambda fake, stdout: assert_batch_done(fake, stdout, failed=0)
+)
+
+
+def assert_batch_done(fake: FakeLLMObs, stdout: str, *, failed: int) -> None:
+    state = json.loads(Path("scores.json").read_text())
     assert state["done"] is True
-    assert json.loads(checkpoint.read_text()) == state
-    done = [*state["scores"], *state["failed"]]
-    assert sorted(done) == sorted(e["id"] for e in live(fake))  # each exactly once
-    assert len(state["failed"]) == 3
+    assert sorted([*state["scores"], *state["failed"]]) == sorted(e["id"] for e in live(fake))
+    assert len(state["failed"]) == failed
     for experiment_id, scores in state["scores"].items():
         assert scores == pytest.approx(label_means(fake, experiment_id))
-    listed = [r for r in fake.requests_to("experiments") if r.status == 200]
-    assert len(listed) == math.ceil(len(live(fake)) / 20)  # no page was listed twice
-    assert await job.main(client, fake.project_id, checkpoint) == state  # done: no requests
-    assert len(fake.requests_to("experiments")) == len(listed) + sum(
-        r.status == 503 for r in fake.requests_to("experiments")
-    )
+    assert stdout.strip() == f"{len(live(fake)) - failed} experiments scored, {failed} failed"
+
+
+async def test_batch_job_sample_resumes_until_every_experiment_is_scored(
+    reader_env: Callable[[FakeLLMObs], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = block("batch_job.py")
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "scores.json"
+    async with FakeLLMObs.seeded(n_experiments=60) as fake:
+        reader_env(fake)
+        # Page 2, then page 3 fail for good (a 404 is not retried): the job stops twice.
+        fake.inject(Fault.delay(0), Fault.status(404), endpoint="experiments")
+        fake.inject(Fault.delay(0), Fault.status(404), endpoint="experiments")
+        fake.inject(*[Fault.status(400)] * 3, endpoint="analytics")  # 3 aggregates fail
+        cursors = []
+        for _ in range(3):  # a scheduler re-running the job until it completes
+            try:
+                stdout = await asyncio.to_thread(run_script, sample.source, sample.name)
+            except dd.NotFoundError:
+                cursors.append(json.loads(checkpoint.read_text())["cursor"])
+                continue
+            break
+        assert len(cursors) == 2 and all(cursors)
+        assert_batch_done(fake, stdout, failed=3)
+        listed = [r for r in fake.requests_to("experiments") if r.status == 200]
+        assert len(listed) == math.ceil(len(live(fake)) / 20)  # no page was listed twice
+        before = len(fake.requests)
+        assert await asyncio.to_thread(run_script, sample.source, sample.name) == ""
+        assert len(fake.requests) == before  # done: nothing more to request
 
 
 # --------------------------------------------------------------------------- web backends
 
 
-@covers("web_aiohttp")
-async def test_web_aiohttp(fake: FakeLLMObs) -> None:
-    web_app = sample("web_aiohttp")
-    app = web_app.create_app(
-        api_key=fake.api_key, app_key=fake.app_key, base_url=fake.url, retry_policy=FAST_RETRIES
-    )
-    async with test_utils.TestClient(test_utils.TestServer(app)) as http:
-        shared = app[web_app.LLMOBS]
-        response = await http.get(f"/projects/{fake.project_id}/experiments?limit=5")
-        assert response.status == 200
-        body = await response.json()
-        assert [item["id"] for item in body] == [e["id"] for e in live(fake)][:5]
-        assert body[0]["status"] == live(fake)[0]["attributes"]["status"]
-
-        response = await http.get(f"/projects/{fake.project_id}/experiments?limit=-1")
-        assert response.status == 400
-        fake.inject(*[Fault.status(503)] * 4)
-        response = await http.get(f"/projects/{fake.project_id}/experiments")
-        assert response.status == 502
-        assert app[web_app.LLMOBS] is shared  # one client for every request
-    assert len({r.headers["User-Agent"] for r in fake.requests}) == 1
-
-
-@covers("web_fastapi")
-async def test_web_fastapi(fake: FakeLLMObs) -> None:
-    web_app = sample("web_fastapi")
-    app = web_app.create_app(
-        api_key=fake.api_key, app_key=fake.app_key, base_url=fake.url, retry_policy=FAST_RETRIES
-    )
-    async with app.router.lifespan_context(app):
-        client = app.state.llmobs
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
-            response = await http.get(
-                f"/projects/{fake.project_id}/experiments", params={"limit": 3}
-            )
-            assert response.status_code == 200
-            assert [item["id"] for item in response.json()] == [e["id"] for e in live(fake)][:3]
-            response = await http.get(f"/projects/{fake.project_id}/experiments?limit=0")
-            assert response.json() == []
+async def test_aiohttp_backend_sample(reader_env: Callable[[FakeLLMObs], None]) -> None:
+    sample = block("aiohttp_backend.py")
+    async with FakeLLMObs.seeded(n_experiments=30) as fake:
+        reader_env(fake)
+        module = load_module(sample.source, sample.name)
+        app = module["create_app"]()
+        async with test_utils.TestClient(test_utils.TestServer(app)) as http:
+            shared = app[module["LLMOBS"]]
+            response = await http.get(f"/projects/{fake.project_id}/experiments?limit=5")
+            assert response.status == 200
+            body = await response.json()
+            assert [item["id"] for item in body] == [e["id"] for e in live(fake)][:5]
             response = await http.get(f"/projects/{fake.project_id}/experiments?limit=-1")
-            assert response.status_code == 400
-            fake.inject(*[Fault.status(500)] * 4)
+            assert response.status == 400
+            fake.inject(*[Fault.status(404)])
             response = await http.get(f"/projects/{fake.project_id}/experiments")
-            assert response.status_code == 502
-        assert app.state.llmobs is client
-    assert client._session.closed  # the lifespan closed it
+            assert response.status == 502
+            assert app[module["LLMOBS"]] is shared  # one client for every request
+        assert len({r.headers["User-Agent"] for r in fake.requests}) == 1
 
 
-# --------------------------------------------------------------------------- testing
+async def test_fastapi_backend_sample(reader_env: Callable[[FakeLLMObs], None]) -> None:
+    sample = block("fastapi_backend.py")
+    async with FakeLLMObs.seeded(n_experiments=30) as fake:
+        reader_env(fake)
+        app = load_module(sample.source, sample.name)["create_app"]()
+        async with app.router.lifespan_context(app):
+            client = app.state.llmobs
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+                response = await http.get(
+                    f"/projects/{fake.project_id}/experiments", params={"limit": 3}
+                )
+                assert response.status_code == 200
+                assert [i["id"] for i in response.json()] == [e["id"] for e in live(fake)][:3]
+                response = await http.get(f"/projects/{fake.project_id}/experiments?limit=-1")
+                assert response.status_code == 400
+                fake.inject(Fault.status(404))
+                response = await http.get(f"/projects/{fake.project_id}/experiments")
+                assert response.status_code == 502
+            assert app.state.llmobs is client
+        assert client._session.closed  # the lifespan closed it
 
 
-@covers("testing_with_fake")
-async def test_testing_with_fake() -> None:
-    testing = sample("testing_with_fake")
-    counts = await testing.check_seeded()
-    assert sum(counts.values()) > 30
-    assert set(counts) <= {"completed", "running", "failed", "interrupted"}
-    assert await testing.check_custom_data() == {"completed": 1, "failed": 2}
+def test_every_app_block_is_tested() -> None:
+    assert {b.title for b in BLOCKS if b.kind == "app"} == {
+        "aiohttp_backend.py",
+        "fastapi_backend.py",
+    }
 
 
-@covers("testing_fixtures")
-def test_testing_fixtures() -> None:
-    # Run the sample as its own pytest session: fixtures come from the installed plugin.
-    sample = str(SAMPLES / "testing_fixtures.py")
+# --------------------------------------------------------------------------- pytest files
+
+
+@pytest.mark.parametrize("sample", [b for b in BLOCKS if b.kind == "pytest"], ids=lambda b: b.name)
+def test_pytest_block_passes_as_its_own_session(sample: Block, tmp_path: Path) -> None:
+    path = tmp_path / (sample.title or "test_sample.py")
+    path.write_text(sample.source)
+    (tmp_path / "pytest.ini").write_text(  # the settings the page asks for
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", sample],
-        cwd=ROOT,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", str(path)],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    tests = len(re.findall(r"^(?:async )?def test_", sample.source, re.M))
+    assert f"{tests} passed" in result.stdout
 
 
 # --------------------------------------------------------------------------- the pages
 
-SNIPPET = re.compile(r'^\s*(?:;)?--8<--\s+"([^"]+)"\s*$')
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)[^\n]*$")
+
+def all_blocks() -> Iterator[Block]:
+    for page in PAGES:
+        yield from code_blocks(page)
 
 
-def pages() -> list[Path]:
-    return sorted(DOCS.rglob("*.md"))
+def test_no_page_includes_a_file() -> None:
+    for page in PAGES:
+        assert "--8<--" not in page.read_text(), f"{page.name} includes a file"
 
 
-def python_blocks(page: Path) -> list[tuple[int, str]]:
-    """(line number, source) of every ```python block, dedented to its fence."""
-    blocks: list[tuple[int, str]] = []
-    lines = page.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        match = FENCE.match(lines[index])
-        if match is None:
-            index += 1
-            continue
-        indent, fence, lang = match["indent"], match["fence"], match["lang"]
-        body: list[str] = []
-        start = index + 1
-        index += 1
-        while index < len(lines) and lines[index].strip() != fence:
-            body.append(lines[index][len(indent) :])
-            index += 1
-        index += 1
-        if lang in ("python", "py", "python3"):
-            blocks.append((start, "\n".join(body)))
-    return blocks
-
-
-def snippet_targets() -> list[tuple[Path, str]]:
-    targets = []
-    for page in pages():
-        for line in page.read_text().splitlines():
-            match = SNIPPET.match(line)
-            if match:
-                targets.append((page, match[1]))
-    return targets
-
-
-def test_every_sample_is_tested() -> None:
-    assert {path.stem for path in SAMPLES.glob("*.py")} == COVERED
-
-
-def test_every_sample_is_shown_in_a_page() -> None:
-    included = {target.split(":")[0] for _, target in snippet_targets()}
-    for path in SAMPLES.glob("*.py"):
-        assert path.relative_to(ROOT).as_posix() in included, f"{path.name} is in no page"
-
-
-def test_snippet_includes_resolve() -> None:
-    targets = snippet_targets()
-    assert len(targets) > 20
-    for page, target in targets:
-        file, _, section = target.partition(":")
-        path = ROOT / file
-        assert path.is_file(), f"{page.name} includes missing {file}"
-        if section:
-            text = path.read_text()
-            for marker in ("start", "end"):
-                assert f"--8<-- [{marker}:{section}]" in text, f"{page.name}: {target}"
-
-
-def test_python_blocks_are_includes_or_compile() -> None:
-    checked = 0
-    for page in pages():
-        for line, source in python_blocks(page):
-            checked += 1
-            lines = [text for text in source.splitlines() if text.strip()]
-            if lines and all(SNIPPET.match(text) for text in lines):
-                continue
-            compile(source, f"{page.relative_to(ROOT)}:{line}", "exec", dont_inherit=True)
-    assert checked > 20
+def test_every_python_block_is_complete() -> None:
+    """Imports and an entry point in the block itself: nothing a reader has to add."""
+    assert len(BLOCKS) > 25
+    for sample in BLOCKS:
+        compile(sample.source, sample.name, "exec", dont_inherit=True)
+        if sample.kind == "script":
+            assert "asyncio.run(" in sample.source or "FakeLLMObs" not in sample.source, sample
+            assert re.search(r"^asyncio\.run\(", sample.source, re.M), sample.name
 
 
 def test_nav_lists_every_page() -> None:
@@ -628,10 +681,9 @@ def test_nav_lists_every_page() -> None:
                 yield from files(value)
 
     in_nav = set(files(config["nav"]))
-    on_disk = {page.relative_to(DOCS).as_posix() for page in pages()}
-    assert on_disk <= in_nav | {"performance.md"}
-    assert "performance.md" in in_nav
-    assert in_nav - {"performance.md"} <= on_disk
+    on_disk = {page.relative_to(DOCS).as_posix() for page in DOCS.rglob("*.md")}
+    assert on_disk <= in_nav
+    assert in_nav <= on_disk
 
 
 def test_reference_documents_every_public_name() -> None:
@@ -672,3 +724,14 @@ def test_cli_page_matches_the_parser(capsys: pytest.CaptureFixture[str]) -> None
     documented = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", page))
     assert implemented - {"--help"} <= documented, "options missing from docs/cli.md"
     assert documented <= implemented, "docs/cli.md mentions options the CLI does not have"
+
+
+def test_license_matches_the_project_metadata() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^license = "MIT"$|^license = \{ ?text = "MIT" ?\}$', pyproject, re.M)
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    urls = re.findall(r'^(\w+) = "(https://[^"]+)"$', pyproject.split("[project.urls]")[1], re.M)
+    assert urls, "project URLs"
+    repository = dict(urls)["Repository"]
+    for name, url in urls:
+        assert url.startswith(repository), f"{name} does not name the repository"
