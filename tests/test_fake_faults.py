@@ -404,6 +404,7 @@ async def test_resets_are_whole_seconds_by_default_like_datadog(
 async def test_fractional_resets_only_when_asked(http: aiohttp.ClientSession) -> None:
     async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(1, 0.3), integer_reset=False) as fake:
         first, second = await get(http, fake), await get(http, fake)
+    assert (first.status, second.status) == (200, 429)
     assert 0 < float(second.headers["x-ratelimit-reset"]) <= 0.3
     assert not second.headers["x-ratelimit-reset"].isdigit()
 
