@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,12 @@ def count(body: dict[str, Any]) -> int:
     return len(body["items"])
 
 
+def split(body: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+    items = body["items"]
+    size = -(-len(items) // parts)
+    return [{**body, "items": items[i : i + size]} for i in range(0, len(items), size)]
+
+
 async def items(fetch: FetchBody, **options: Any) -> list[str]:
     settings: dict[str, Any] = {
         "page_size": None,
@@ -49,7 +56,7 @@ async def items(fetch: FetchBody, **options: Any) -> list[str]:
         "max_empty_pages": 3,
         **options,
     }
-    pages = iter_pages(PageSource(fetch, build, count), EXPERIMENT_PAGES, **settings)
+    pages = iter_pages(PageSource(fetch, build, count, split), EXPERIMENT_PAGES, **settings)
     return [e.id async for e in iter_items(pages, EXPERIMENT_PAGES)]
 
 
@@ -130,7 +137,7 @@ async def test_reading_ahead_requests_the_next_page_before_this_one_is_built() -
         return build(body, cursor=cursor)
 
     pages = iter_pages(
-        PageSource(fetch, traced_build, count),
+        PageSource(fetch, traced_build, count, split),
         EXPERIMENT_PAGES,
         page_size=None,
         cursor=None,
@@ -146,3 +153,33 @@ async def test_an_item_of_the_page_before_is_dropped_but_memory_is_one_page() ->
     script = Script({None: ([0, 1, 2], "a"), "a": ([2, 3, 4], "b"), "b": ([0, 5], None)})
     # item 2 repeats the page before: dropped; item 0 is two pages back: kept (one page only)
     assert await items(script) == [EXPERIMENTS[i].id for i in (0, 1, 2, 3, 4, 0, 5)]
+
+
+async def test_a_large_page_is_structured_in_steps_with_the_loop_running_between() -> None:
+    ticks = 0
+    steps: list[int] = []
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    def counted_build(body: dict[str, Any], *, cursor: str | None) -> dd.ExperimentPage:
+        steps.append(ticks)
+        return build(body, cursor=cursor)
+
+    script = Script({None: (list(range(12)) * 20, None)})  # 240 items: 4 steps
+    beating = asyncio.create_task(heartbeat())
+    pages = iter_pages(
+        PageSource(script, counted_build, count, split),
+        EXPERIMENT_PAGES,
+        page_size=None,
+        cursor=None,
+        max_items=None,
+        max_empty_pages=3,
+    )
+    (page,) = [p async for p in pages]
+    beating.cancel()
+    assert [e.id for e in page.experiments] == [EXPERIMENTS[i].id for i in range(12)] * 20
+    assert len(steps) == 4 and len(set(steps)) == 4  # the loop ran between the steps

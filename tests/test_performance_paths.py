@@ -189,7 +189,7 @@ async def test_a_used_up_page_is_released_before_the_next_fetch() -> None:
         return page
 
     pages = iter_pages(
-        PageSource(fetch_body, structure, lambda body: 2),
+        PageSource(fetch_body, structure, lambda body: 2, lambda body, parts: [body]),
         EXPERIMENT_PAGES,
         page_size=2,
         cursor=None,

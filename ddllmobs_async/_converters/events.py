@@ -142,3 +142,18 @@ def count_spans(body: Any) -> int:
     attributes = data.get("attributes") if isinstance(data, dict) else None
     spans = attributes.get("spans") if isinstance(attributes, dict) else None
     return len(spans) if isinstance(spans, list) else 0
+
+
+def split_spans(body: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+    """An events body as ``parts`` events bodies, each with a slice of the spans."""
+    data = body["data"]
+    attributes = data["attributes"]
+    spans = attributes["spans"]
+    size = -(-len(spans) // parts)
+    return [
+        {
+            **body,
+            "data": {**data, "attributes": {**attributes, "spans": spans[start : start + size]}},
+        }
+        for start in range(0, len(spans), size)
+    ]

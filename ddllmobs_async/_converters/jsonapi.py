@@ -36,3 +36,10 @@ def count_resources(body: Any) -> int:
     """How many resources a list body holds (0 when it is not a list body)."""
     items = body.get("data") if isinstance(body, dict) else None
     return len(items) if isinstance(items, list) else 0
+
+
+def split_resources(body: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+    """A list body as ``parts`` list bodies, each with a slice of ``data`` (same ``meta``)."""
+    items = body["data"]
+    size = -(-len(items) // parts)
+    return [{**body, "data": items[start : start + size]} for start in range(0, len(items), size)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
-from ddllmobs_async._converters.jsonapi import count_resources
+from ddllmobs_async._converters.jsonapi import count_resources, split_resources
 from ddllmobs_async._pagination import PageShape, PageSource, iter_pages
 from ddllmobs_async._query import page_params
 from ddllmobs_async._session import SessionManager
@@ -30,6 +30,7 @@ class Endpoints:
         structure: Callable[..., P],
         shape: PageShape[P, Any],
         count: Callable[[Any], int] = count_resources,
+        split: Callable[[Any, int], list[Any]] = split_resources,
         *,
         page_size: int | None,
         cursor: str | None,
@@ -38,14 +39,14 @@ class Endpoints:
     ) -> AsyncGenerator[P]:
         """The page stream of ``GET path`` every list endpoint shares (lazy, or reading
         ``prefetch`` pages ahead); ``structure(body, cursor=...)`` builds each page and
-        ``count(body)`` tells how many items a body holds."""
+        ``count(body)`` and ``split(body, parts)`` count and slice a body's items."""
 
         async def fetch_body(page_cursor: str | None, limit: int | None) -> Any:
             query = [*params, *page_params(limit, page_cursor)]
             return await self._session.request_json("GET", path, _decoded, params=query)
 
         return iter_pages(
-            PageSource(fetch_body, structure, count),
+            PageSource(fetch_body, structure, count, split),
             shape,
             page_size=page_size,
             cursor=cursor,

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import attrs
 
 from ddllmobs_async._constants import EXPERIMENT_EVENTS_PATH
-from ddllmobs_async._converters.events import count_spans, structure_events_page
+from ddllmobs_async._converters.events import count_spans, split_spans, structure_events_page
 from ddllmobs_async._endpoints._base import Endpoints
 from ddllmobs_async._pagination import PageShape, iter_items
 from ddllmobs_async._query import check_paging
@@ -134,6 +134,7 @@ class EventEndpoints(Endpoints):
             structure_events_page,
             EVENT_PAGES,
             count_spans,
+            split_spans,
             page_size=page_size,
             cursor=cursor,
             max_items=max_items,
