@@ -31,11 +31,21 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 import orjson
 
-from bench._harness import BENCH, MODULES, ROOT, Case, Server, run_case
+from bench._harness import (
+    BENCH,
+    MODULES,
+    OFFICIAL_RUNS,
+    ROOT,
+    Case,
+    Server,
+    projected_seconds,
+    run_case,
+)
 from bench._scenario import Plan, Section, Target, table
 from bench.scenarios import SCENARIOS
 
-FULL_RUN_LIMIT = 30 * 60.0  # issue 15: `nox -s bench -- --runs 5` within 30 minutes
+FULL_RUNS, FULL_RUN_LIMIT = 5, 30 * 60.0  # issue 15: `nox -s bench -- --runs 5` in 30 min
+SERVER_START = "(server start: encoding pages)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(pages, server_cpu, Path(tmp))
         try:
             server.wait_ready()
-            durations["(server start: encoding pages)"] = time.monotonic() - t0
-            print(f"server: {server.url} ({durations['(server start: encoding pages)']:.0f} s)")
+            durations[SERVER_START] = time.monotonic() - t0
+            print(f"server: {server.url} ({durations[SERVER_START]:.0f} s)")
             for key, cases in planned.items():
                 start = time.monotonic()
                 for case in cases:
@@ -111,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     measured = {case.key: case for case in every_case}
     sections = [section for s in scenarios for section in s.report(plan, measured)]
     total = time.monotonic() - t0
-    full = not args.quick and args.runs >= 5 and len(scenarios) == len(SCENARIOS)
-    sections.append(duration_section(durations, total, full))
+    full = not args.quick and args.runs >= FULL_RUNS and len(scenarios) == len(SCENARIOS)
+    projected = durations[SERVER_START] + sum(projected_seconds(c, FULL_RUNS) for c in every_case)
+    sections.append(duration_section(durations, total, full, projected))
     text = markdown(plan, sections, command, started_at, total)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
@@ -124,13 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def duration_section(durations: dict[str, float], total: float, full: bool) -> Section:
+def duration_section(
+    durations: dict[str, float], total: float, full: bool, projected: float
+) -> Section:
     rows = [[key, f"{seconds:.0f} s"] for key, seconds in durations.items()]
     rows.append(["**total**", f"**{total:.0f} s** ({total / 60:.1f} min)"])
+    body = table(["Scenario", "Wall time"], rows)
+    body += (
+        f"\n\nProjected for `--runs {FULL_RUNS}` with these sizes, from the mean wall time of"
+        f" each case's runs: {projected:.0f} s ({projected / 60:.1f} min)."
+    )
     passed = total <= FULL_RUN_LIMIT if full else None
-    goal = f"<= {FULL_RUN_LIMIT / 60:.0f} min (full `--runs 5` run)"
+    goal = f"<= {FULL_RUN_LIMIT / 60:.0f} min (full `--runs {FULL_RUNS}` run)"
     target = Target(15, "Benchmark duration", f"{total / 60:.1f} min", goal, passed)
-    return Section("Duration by scenario", table(["Scenario", "Wall time"], rows), [target])
+    return Section("Duration by scenario", body, [target])
 
 
 def targets_table(targets: list[Target]) -> str:
@@ -171,8 +189,9 @@ def markdown(
         "",
         "## Method",
         "",
-        f"- Medians of {plan.runs} runs (a few slow, stable cases cap their runs; see each"
-        " table). Every run is a fresh process per contender, run interleaved (A B C A B C ...).",
+        f"- Medians of {plan.runs} runs (the official client: {min(plan.runs, OFFICIAL_RUNS)};"
+        " a few slow, stable cases cap their runs, see their tables). Every run is a fresh"
+        " process per contender, run interleaved (A B C A B C ...).",
         "- Contenders: **raw aiohttp + orjson** (the floor: parse JSON, walk the cursor, no"
         " models; with stdlib `json` for the plain-install rows), **ddllmobs_async** (public"
         " API only), **datadog-api-client** async (`AsyncApiClient` over aiosonic,"

@@ -31,7 +31,7 @@ from bench.scenarios._common import (
 )
 
 # concurrency -> (requests per batch, timed batches per run), full and quick
-BATCHES = {1: ((250, 1), (40, 1)), 16: ((1000, 2), (160, 1)), 64: ((2000, 3), (320, 1))}
+BATCHES = {1: ((200, 1), (40, 1)), 16: ((1000, 1), (160, 1)), 64: ((2000, 2), (320, 1))}
 
 
 def _batch(plan: Plan, conc: int) -> tuple[int, int]:
