@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import inspect
 import io
 import json
 import logging
@@ -75,8 +77,12 @@ class Block:
 
 
 def code_blocks(page: Path) -> list[Block]:
+    return blocks_in(page.read_text(), page.relative_to(ROOT).as_posix())
+
+
+def blocks_in(text: str, where: str) -> list[Block]:
     blocks: list[Block] = []
-    lines = page.read_text().splitlines()
+    lines = text.splitlines()
     index = 0
     while index < len(lines):
         match = FENCE.match(lines[index])
@@ -93,14 +99,36 @@ def code_blocks(page: Path) -> list[Block]:
         index += 1
         lang = info.split()[0] if info.split() else ""
         title = TITLE.search(info)
-        relative = page.relative_to(ROOT).as_posix()
         source = "\n".join(body) + "\n"
-        blocks.append(Block(relative, start, lang, title[1] if title else None, source))
+        blocks.append(Block(where, start, lang, title[1] if title else None, source))
     return blocks
 
 
+def rendered_docstrings() -> Iterator[tuple[str, str]]:
+    """(name, docstring) of what the API reference pages render with ``::: name``."""
+    for page in sorted((DOCS / "reference").glob("*.md")):
+        text = page.read_text()
+        for name, options in re.findall(r"^:::\s+(\S+)\n((?:    .*\n)*)", text, re.M):
+            target = _resolve(name)
+            yield name, inspect.getdoc(target) or ""
+            if inspect.isclass(target) and "members: false" not in options:
+                for member, value in vars(target).items():
+                    if not member.startswith("_") and getattr(value, "__doc__", None):
+                        yield f"{name}.{member}", inspect.getdoc(value) or ""
+
+
+def _resolve(dotted: str) -> Any:
+    try:
+        return importlib.import_module(dotted)
+    except ImportError:
+        module, _, attribute = dotted.rpartition(".")
+        return getattr(_resolve(module), attribute)
+
+
 def python_blocks() -> list[Block]:
-    return [b for page in PAGES for b in code_blocks(page) if b.lang in ("python", "py")]
+    pages = [b for page in PAGES for b in code_blocks(page)]
+    docstrings = [b for name, doc in rendered_docstrings() for b in blocks_in(doc, name)]
+    return [b for b in pages + docstrings if b.lang in ("python", "py")]
 
 
 BLOCKS = python_blocks()

@@ -65,11 +65,24 @@ class FakeLLMObs:
 
     Example:
         ```python
-        async with FakeLLMObs.seeded(n_experiments=30) as fake:
-            client = LLMObsClient(api_key=fake.api_key, app_key=fake.app_key, base_url=fake.url)
-            fake.inject(Fault.status(503), Fault.rate_limited(reset=0.1))
-            ...
-            assert fake.stats.rate_limited == 1
+        import asyncio
+
+        from ddllmobs_async import LLMObsClient
+        from ddllmobs_async.testing import FakeLLMObs, Fault
+
+
+        async def main() -> None:
+            async with FakeLLMObs.seeded(n_experiments=30) as fake:
+                fake.inject(Fault.status(503), Fault.rate_limited(reset=0.1))
+                client = LLMObsClient(fake.api_key, fake.app_key, base_url=fake.url)
+                async with client:
+                    stream = client.list_experiments(project_id=fake.project_id)
+                    names = [exp.name async for exp in stream]
+                assert fake.stats.rate_limited == 1
+                print(len(names), fake.stats.by_status)
+
+
+        asyncio.run(main())
         ```
 
     Args:

@@ -17,17 +17,23 @@ Fixtures:
 Example:
     ```python
     import pytest
-    from ddllmobs_async.testing import Fault
+
+    from ddllmobs_async import LLMObsClient
+    from ddllmobs_async.testing import FakeLLMObs, Fault
 
 
-    async def test_report_survives_a_503(llmobs_fake, llmobs_client):
+    async def count_experiments(client: LLMObsClient, project_id: str) -> int:  # your code
+        return len([exp async for exp in client.list_experiments(project_id=project_id)])
+
+
+    async def test_survives_a_503(llmobs_fake: FakeLLMObs, llmobs_client: LLMObsClient) -> None:
         llmobs_fake.inject(Fault.status(503))
-        report = await build_report(llmobs_client, llmobs_fake.project_id)  # your code
-        assert report.experiment_count == 22
+        assert await count_experiments(llmobs_client, llmobs_fake.project_id) == 22
 
 
     @pytest.mark.llmobs_fake(n_experiments=3, latency=0.05)
-    async def test_with_a_slow_small_fake(llmobs_client): ...
+    async def test_small_and_slow(llmobs_fake: FakeLLMObs, llmobs_client: LLMObsClient) -> None:
+        assert await count_experiments(llmobs_client, llmobs_fake.project_id) == 3
     ```
 
 With pytest-asyncio in ``strict`` mode, mark your tests with ``@pytest.mark.asyncio``.
