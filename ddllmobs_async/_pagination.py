@@ -215,14 +215,21 @@ def _truncate(page: P, shape: PageShape[P, Any], remaining: int) -> P:
     return shape.with_items(page, items[:remaining])
 
 
+# Items handed out in one turn of the event loop at most: a consumer draining a 5000-item
+# page without awaiting anything would otherwise hold the loop for the whole page.
+_ITEMS_PER_TURN = 1000
+
+
 async def iter_items(pages: AsyncGenerator[P], shape: PageShape[P, T]) -> AsyncGenerator[T]:
     """Flatten pages into items, fetching the next page only when this one is used up."""
     async with aclosing(pages):
         async for page in pages:
             items = shape.items(page)
             del page
-            for item in items:
+            for position, item in enumerate(items, 1):
                 yield item
+                if position % _ITEMS_PER_TURN == 0:
+                    await asyncio.sleep(0)
             del items  # the used-up page is freed before the next one is fetched
 
 

@@ -68,7 +68,7 @@ def merge_summary_metrics(pages: list[list[EvalMetric]]) -> list[EvalMetric]:
 class EventEndpoints(Endpoints):
     """Read what an experiment produced: its spans with their evals, and summary metrics."""
 
-    async def list_experiment_events(
+    def list_experiment_events(
         self,
         experiment_id: str,
         *,
@@ -106,9 +106,7 @@ class EventEndpoints(Endpoints):
             max_items=max_items,
             prefetch=prefetch,
         )
-        async with aclosing(iter_items(pages, EVENT_PAGES)) as spans:
-            async for span in spans:
-                yield span
+        return iter_items(pages, EVENT_PAGES)
 
     async def list_experiment_event_pages(
         self,

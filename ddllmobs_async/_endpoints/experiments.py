@@ -26,7 +26,7 @@ EXPERIMENT_PAGES: PageShape[ExperimentPage, Experiment] = PageShape(
 class ExperimentEndpoints(Endpoints):
     """List experiments (lazily, page by page) and look many up by id."""
 
-    async def list_experiments(
+    def list_experiments(
         self,
         *,
         project_id: str | None = None,
@@ -91,9 +91,7 @@ class ExperimentEndpoints(Endpoints):
             max_items=max_items,
             prefetch=prefetch,
         )
-        async with aclosing(iter_items(pages, EXPERIMENT_PAGES)) as items:
-            async for item in items:
-                yield item
+        return iter_items(pages, EXPERIMENT_PAGES)
 
     async def list_experiment_pages(
         self,

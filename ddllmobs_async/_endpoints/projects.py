@@ -24,7 +24,7 @@ PROJECT_PAGES: PageShape[ProjectPage, Project] = PageShape(
 class ProjectEndpoints(Endpoints):
     """Find projects (and so the ``project_id`` experiments are listed by)."""
 
-    async def list_projects(
+    def list_projects(
         self,
         *,
         ids: Iterable[str] | None = None,
@@ -52,9 +52,7 @@ class ProjectEndpoints(Endpoints):
         pages = self._project_pages(
             ids=ids, name=name, page_size=page_size, cursor=cursor, max_items=max_items
         )
-        async with aclosing(iter_items(pages, PROJECT_PAGES)) as projects:
-            async for project in projects:
-                yield project
+        return iter_items(pages, PROJECT_PAGES)
 
     async def _project_pages(
         self,
