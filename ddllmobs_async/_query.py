@@ -30,15 +30,15 @@ def experiment_filters(
     if project_id is None and dataset_id is None:
         raise ValueError("list_experiments needs project_id or dataset_id (the API requires one)")
     params: list[tuple[str, str]] = []
-    _add_text(params, "filter[project_id]", "project_id", project_id)
-    _add_text(params, "filter[dataset_id]", "dataset_id", dataset_id)
-    id_values = _text_list("ids", ids)
+    add_text(params, "filter[project_id]", "project_id", project_id)
+    add_text(params, "filter[dataset_id]", "dataset_id", dataset_id)
+    id_values = text_list("ids", ids)
     params.extend(("filter[id]", value) for value in id_values)
-    _add_text(params, "filter[name]", "name", name)
-    _add_text(params, "filter[experiment]", "experiment", experiment)
+    add_text(params, "filter[name]", "name", name)
+    add_text(params, "filter[experiment]", "experiment", experiment)
     if metadata is not None:
         params.append(("filter[metadata]", encode_metadata(metadata)))
-    parent_ids = _text_list("parent_experiment_ids", parent_experiment_ids)
+    parent_ids = text_list("parent_experiment_ids", parent_experiment_ids)
     params.extend(("filter[parent_experiment_id]", value) for value in parent_ids)
     if is_deleted is not None:
         params.append(("filter[is_deleted]", _bool("is_deleted", is_deleted)))
@@ -110,7 +110,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _add_text(params: list[tuple[str, str]], key: str, argument: str, value: str | None) -> None:
+def add_text(params: list[tuple[str, str]], key: str, argument: str, value: str | None) -> None:
     if value is None:
         return
     if not isinstance(value, str) or not value:
@@ -118,7 +118,7 @@ def _add_text(params: list[tuple[str, str]], key: str, argument: str, value: str
     params.append((key, value))
 
 
-def _text_list(argument: str, values: Iterable[str] | str | None) -> list[str]:
+def text_list(argument: str, values: Iterable[str] | str | None) -> list[str]:
     if values is None:
         return []
     if isinstance(values, str):

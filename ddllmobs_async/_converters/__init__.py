@@ -58,6 +58,20 @@ def _structure_int(value: Any, _: Any) -> int:
     return value
 
 
+def _structure_bool(value: Any, _: Any) -> bool:
+    # Registered for bool itself: the int hook would otherwise take bools (a subclass).
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {value!r}")
+    return value
+
+
+def _structure_strings(value: Any, _: Any) -> list[str]:
+    # cattrs' list hook takes any iterable: a string would become a list of its characters.
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"expected an array of strings, got {value!r}")
+    return value
+
+
 def _structure_float(value: Any, _: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {value!r}")
@@ -117,6 +131,8 @@ def _configure(converter: cattrs.Converter) -> cattrs.Converter:
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(float, _structure_float)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook_func(lambda t: t == list[str], _structure_strings)
     converter.register_structure_hook_func(lambda t: t == dict[str, Any], _structure_object)
     converter.register_structure_hook_factory(lambda t: _open_enum(t) is not None, _open_enum_hook)
     return converter

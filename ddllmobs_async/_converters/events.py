@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ddllmobs_async._converters import _detailed_converter, converter, require, structure
+from ddllmobs_async._converters import require, structure
 from ddllmobs_async._converters.fast_events import fast_metric, fast_span
 from ddllmobs_async._converters.jsonapi import next_cursor
 from ddllmobs_async.errors import ResponseValidationError
@@ -16,26 +16,6 @@ from ddllmobs_async.models import EvalMetric, ExperimentEventsPage, ExperimentSp
 
 _META_FIELDS = ("input", "output", "expected_output", "error")
 _ATTRIBUTES = "$.data.attributes"
-
-
-def _structure_bool(value: Any, _: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected a boolean, got {value!r}")
-    return value
-
-
-def _structure_strings(value: Any, _: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise TypeError(f"expected an array of strings, got {value!r}")
-    return value
-
-
-# The shared int hook would otherwise take bools too (bool is an int subclass) and refuse
-# them, and a string would pass for a list of strings (its characters).
-# TODO(lead): move into _converters._configure.
-for _converter in (converter, _detailed_converter):
-    _converter.register_structure_hook(bool, _structure_bool)
-    _converter.register_structure_hook_func(lambda t: t == list[str], _structure_strings)
 
 
 def _flat_span(raw: dict[str, Any]) -> dict[str, Any]:

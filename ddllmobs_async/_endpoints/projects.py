@@ -11,7 +11,7 @@ from ddllmobs_async._constants import PROJECTS_PATH
 from ddllmobs_async._converters.projects import structure_project_page
 from ddllmobs_async._endpoints._base import Endpoints
 from ddllmobs_async._pagination import PageShape, iter_items
-from ddllmobs_async._query import _add_text, _text_list, check_paging
+from ddllmobs_async._query import add_text, check_paging, text_list
 from ddllmobs_async.models._projects import Project, ProjectPage
 
 PROJECT_PAGES: PageShape[ProjectPage, Project] = PageShape(
@@ -65,9 +65,9 @@ class ProjectEndpoints(Endpoints):
     ) -> AsyncGenerator[ProjectPage]:
         """Whole pages of :meth:`list_projects` (for the command line's resume cursor)."""
         params: list[tuple[str, str]] = []
-        id_values = _text_list("ids", ids)
+        id_values = text_list("ids", ids)
         params.extend(("filter[id]", value) for value in id_values)
-        _add_text(params, "filter[name]", "name", name)
+        add_text(params, "filter[name]", "name", name)
         check_paging(page_size=page_size, cursor=cursor, max_items=max_items)
         if ids is not None and not id_values:
             return
