@@ -1035,3 +1035,15 @@ def test_seeded_data_is_reproducible_for_a_fixed_now() -> None:
     assert first.experiments[0]["attributes"]["created_at"] == "2030-01-02T02:59:05.000000000Z"
     with pytest.raises(ValueError, match="aware"):
         FakeLLMObs.seeded(n_experiments=1, now=datetime(2030, 1, 2))
+
+
+async def test_keys_can_be_changed_while_serving(http: aiohttp.ClientSession) -> None:
+    async with FakeLLMObs.seeded(n_experiments=3) as fake:
+        old = keys(fake)
+        fake.api_key, fake.app_key = "rotated-api-key", "rotated-app-key"
+        async with http.get(fake.url + EXPERIMENTS_PATH, params=PROJECT, headers=old) as resp:
+            assert resp.status == 403
+        async with http.get(
+            fake.url + EXPERIMENTS_PATH, params=PROJECT, headers=keys(fake)
+        ) as resp:
+            assert resp.status == 200

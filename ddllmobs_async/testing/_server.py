@@ -39,6 +39,7 @@ from ddllmobs_async.testing._experiments import (
 )
 from ddllmobs_async.testing._fault_queue import FaultQueue
 from ddllmobs_async.testing._faults import Fault, quick_faults
+from ddllmobs_async.testing._options import check_options
 from ddllmobs_async.testing._projects import PROJECTS_PATH, make_projects
 from ddllmobs_async.testing._recording import FakeStats, RecordedRequest, Recorder
 from ddllmobs_async.testing._route import FakeData
@@ -146,10 +147,10 @@ class FakeLLMObs:
         summary_pages: SummaryPages = "every",
         metric_keys: MetricKeys = "alias",
     ) -> None:
-        _check_options(rate_limit, latency, max_page_size, last_page_after, empty_pages_every)
+        check_options(
+            rate_limit, latency, max_page_size, last_page_after, empty_pages_every, metric_keys
+        )
         check_results_options(events_end, projects_end, summary_pages)
-        if metric_keys not in ("alias", "metric"):
-            raise ValueError(f"metric_keys must be 'alias' or 'metric', not {metric_keys!r}")
         self.project_id = project_id
         self._data = FakeData(
             store=ExperimentStore(experiments),
@@ -252,13 +253,21 @@ class FakeLLMObs:
 
     @property
     def api_key(self) -> str:
-        """The only ``DD-API-KEY`` accepted."""
+        """The only ``DD-API-KEY`` accepted (settable, effective from the next request)."""
         return self._dispatcher.api_key
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self._dispatcher.api_key = value
 
     @property
     def app_key(self) -> str:
-        """The only ``DD-APPLICATION-KEY`` accepted."""
+        """The only ``DD-APPLICATION-KEY`` accepted (settable, like :attr:`api_key`)."""
         return self._dispatcher.app_key
+
+    @app_key.setter
+    def app_key(self, value: str) -> None:
+        self._dispatcher.app_key = value
 
     # ------------------------------------------------------------------ data
 
@@ -384,22 +393,3 @@ class FakeLLMObs:
     def pending_faults(self) -> int:
         """Number of injected faults not consumed yet."""
         return len(self._faults)
-
-
-def _check_options(
-    rate_limit: tuple[int, float] | None,
-    latency: float,
-    max_page_size: int,
-    last_page_after: object,
-    empty_pages_every: int | None,
-) -> None:
-    if rate_limit is not None and (rate_limit[0] < 1 or rate_limit[1] <= 0):
-        raise ValueError(f"rate_limit must be (limit >= 1, period > 0), got {rate_limit!r}")
-    if latency < 0:
-        raise ValueError(f"latency must not be negative, got {latency!r}")
-    if max_page_size < 1:
-        raise ValueError(f"max_page_size must be >= 1, got {max_page_size!r}")
-    if last_page_after not in ("omit", "", None):
-        raise ValueError(f"last_page_after must be 'omit', '' or None, not {last_page_after!r}")
-    if empty_pages_every is not None and empty_pages_every < 2:
-        raise ValueError(f"empty_pages_every must be >= 2, got {empty_pages_every!r}")
