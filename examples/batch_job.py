@@ -9,7 +9,7 @@ aggregated again.
 Run it::
 
     export DD_API_KEY=... DD_APP_KEY=...        # or the lines `ddllmobs fake-server` prints
-    export DDLLMOBS_BASE_URL=http://127.0.0.1:PORT  # optional: talk to the fake server
+    export DD_LLMOBS_BASE_URL=http://127.0.0.1:PORT  # optional: talk to the fake server
     python examples/batch_job.py PROJECT_ID [--checkpoint scores.json] [--concurrency 8]
 """
 
@@ -111,7 +111,7 @@ async def run(
 
 
 async def _main(args: argparse.Namespace) -> int:
-    async with LLMObsClient(base_url=os.environ.get("DDLLMOBS_BASE_URL") or None) as client:
+    async with LLMObsClient() as client:
         try:
             scores = await run(client, args.project_id, args.checkpoint, args.concurrency)
         except LLMObsError as error:

@@ -7,7 +7,7 @@ Run it::
 
     pip install fastapi uvicorn
     export DD_API_KEY=... DD_APP_KEY=...        # or the lines `ddllmobs fake-server` prints
-    export DDLLMOBS_BASE_URL=http://127.0.0.1:PORT  # optional: talk to the fake server
+    export DD_LLMOBS_BASE_URL=http://127.0.0.1:PORT  # optional: talk to the fake server
     python examples/fastapi_app.py
 
     curl 'http://127.0.0.1:8000/experiments?project_id=...&limit=5'
@@ -32,8 +32,8 @@ AVERAGE_SCORE = Compute("score_value", name="avg_score")
 
 
 def client_from_env() -> LLMObsClient:
-    """Keys from ``DD_API_KEY`` / ``DD_APP_KEY``; ``DDLLMOBS_BASE_URL`` overrides the site."""
-    return LLMObsClient(base_url=os.environ.get("DDLLMOBS_BASE_URL") or None)
+    """Keys from ``DD_API_KEY`` / ``DD_APP_KEY``; ``DD_LLMOBS_BASE_URL`` overrides the site."""
+    return LLMObsClient()
 
 
 def llmobs_client(request: Request) -> LLMObsClient:

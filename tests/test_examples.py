@@ -75,7 +75,7 @@ def fake_env(fake: FakeLLMObs, monkeypatch: pytest.MonkeyPatch) -> FakeLLMObs:
     """The environment the examples read, pointing at the fake."""
     monkeypatch.setenv("DD_API_KEY", fake.api_key)
     monkeypatch.setenv("DD_APP_KEY", fake.app_key)
-    monkeypatch.setenv("DDLLMOBS_BASE_URL", fake.url)
+    monkeypatch.setenv("DD_LLMOBS_BASE_URL", fake.url)
     return fake
 
 
@@ -265,7 +265,7 @@ def test_batch_job_rejects_another_projects_checkpoint(tmp_path: Path) -> None:
 def test_batch_job_script_reads_the_environment(tmp_path: Path) -> None:
     with ThreadedFake(n_experiments=12, seed=5) as fake:
         env = clean_env(
-            DD_API_KEY=fake.api_key, DD_APP_KEY=fake.app_key, DDLLMOBS_BASE_URL=fake.url
+            DD_API_KEY=fake.api_key, DD_APP_KEY=fake.app_key, DD_LLMOBS_BASE_URL=fake.url
         )
         checkpoint = tmp_path / "scores.json"
         result = subprocess.run(
