@@ -91,8 +91,8 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
         "\n\nA plain `pip install ddllmobs-async` (no `speedups` extra) decodes and encodes with"
         " the standard library's `json`; here forced with `DDLLMOBS_NO_ORJSON=1`. \"vs with"
         " orjson\" compares with the same contender's orjson row in tables (1) and (3) of this"
-        f" run: what the extra buys. {label(RAW)} aggregates use the same loop with"
-        " `json.dumps`/`json.loads`."
+        " run: what the extra buys. The stdlib floor's aggregates are the orjson floor's loop"
+        " with `json.dumps`/`json.loads`."
     )
     return [Section("(10) Without orjson (plain install), client CPU", body)]
 
