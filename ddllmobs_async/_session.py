@@ -311,22 +311,29 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int, method: str, 
     if declared is not None and declared > limit:
         response.close()
         raise _too_large(limit, method, path, response.status)
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                response.close()  # the connection is not reused
-                raise _too_large(limit, method, path, response.status)
-            chunks.append(chunk)
+        if declared is not None and not response.headers.get("Content-Encoding"):
+            return await response.read()  # no more than it declared
+        return await _read_at_most(response, limit, method, path)
     except aiohttp.ClientPayloadError as err:
         reason = _describe(err)
-    else:
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     raise ResponseValidationError(
         f"response body of {method} {path} was cut short: {reason}", status=response.status
     )
+
+
+async def _read_at_most(
+    response: aiohttp.ClientResponse, limit: int, method: str, path: str
+) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            response.close()  # the connection is not reused
+            raise _too_large(limit, method, path, response.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _too_large(limit: int, method: str, path: str, status: int) -> ResponseTooLargeError:

@@ -13,7 +13,7 @@ from ddllmobs_async._converters.analytics import (
     unstructure_aggregate_query,
 )
 from ddllmobs_async._endpoints._base import Endpoints
-from ddllmobs_async._json import dumps
+from ddllmobs_async._json import encode_body
 from ddllmobs_async._validation import check_count
 from ddllmobs_async.errors import LLMObsError
 from ddllmobs_async.models import AggregateQuery, AggregateResult, ExperimentComparison, TimeRange
@@ -38,7 +38,7 @@ class AnalyticsEndpoints(Endpoints):
             "POST",
             ANALYTICS_PATH,
             functools.partial(structure_aggregate_result, computes=query.compute),
-            payload=dumps(unstructure_aggregate_query(query)),
+            payload=encode_body(unstructure_aggregate_query(query)),
         )
 
     @overload
