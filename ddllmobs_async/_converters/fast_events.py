@@ -1,9 +1,11 @@
 """The fast path for experiment spans and eval metrics: type checks inline, models built by
 their constructors.
 
-A page of 5000 spans carries some 15,000 eval metrics; cattrs' generic handling of optional
-fields costs more there than decoding the JSON. These builders accept exactly what the cattrs
-hooks accept (they raise ``TypeError``/``ValueError`` on anything else) and the caller then
+A page of 5000 spans carries some 15,000 eval metrics, each with sixteen optional fields, and
+cattrs calls a hook per field. Measured on the benchmark's realistic pages (13 MB per 5000
+spans, one run each on a quiet 2-core machine): streaming 50,000 spans took 2.70x the raw
+aiohttp + orjson floor through cattrs' hooks, 2.14x with these builders. They accept exactly
+what the cattrs hooks accept (they raise ``TypeError``/``ValueError`` on anything else) and the caller then
 runs the cattrs path, which names the offending member. Keep both in step: the tests check
 them against each other.
 """
