@@ -235,6 +235,8 @@ class RateLimitGate:
 
     def _dispatch(self) -> None:
         """Serve waiting requests in order while slots are free; schedule the next look."""
+        if not self._waiters:
+            return
         now = _now()
         while self._waiters:
             waiter = self._waiters[0]

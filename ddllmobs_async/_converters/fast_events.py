@@ -5,9 +5,9 @@ A page of 5000 spans carries some 15,000 eval metrics, each with sixteen optiona
 cattrs calls a hook per field. Measured on the benchmark's realistic pages (13 MB per 5000
 spans, one run each on a quiet 2-core machine): streaming 50,000 spans took 2.70x the raw
 aiohttp + orjson floor through cattrs' hooks, 2.14x with these builders. They accept exactly
-what the cattrs hooks accept (they raise ``TypeError``/``ValueError`` on anything else) and the caller then
-runs the cattrs path, which names the offending member. Keep both in step: the tests check
-them against each other.
+what the cattrs hooks accept (they raise ``TypeError``/``ValueError`` on anything else) and
+the caller then runs the cattrs path, which names the offending member. Keep both in step:
+the tests check them against each other.
 """
 
 from __future__ import annotations
