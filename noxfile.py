@@ -48,5 +48,5 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".[speedups]", "datadog-api-client[async]", "psutil")
+    session.install("-e", ".[speedups,arrow]", "datadog-api-client[async]", "psutil")
     session.run("python", "bench/run.py", *session.posargs)

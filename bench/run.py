@@ -6,7 +6,7 @@ medians over ``--runs`` runs and writes ``docs/performance.md`` with every targe
 
 Scenarios (``--only`` picks some, comma-separated; see ``bench/scenarios/``): stream,
 structure, aggregate, memory (client CPU, no added latency), ratelimited, stall, latency,
-batch, plain (no orjson), events.
+batch, plain (no orjson), events, export (Parquet).
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ def markdown(
         "",
         "```sh",
         "nox -s bench" + (" -- " + command if command else ""),
-        "# or, in an environment with `-e .[speedups]`, `datadog-api-client[async]`, `psutil`:",
+        "# or, in an environment with `-e .[speedups,arrow]`, `datadog-api-client[async]`,"
+        " `psutil`:",
         "python bench/run.py" + (" " + command if command else ""),
         "```",
         "",

@@ -30,7 +30,7 @@ APP_KEY = "bench-app-key"
 LIST_PATH = "/api/v2/llm-obs/v1/experiments"
 ANALYTICS_PATH = "/api/v2/llm-obs/v1/experimentation/analytics"
 EVENTS_PATH = "/api/v2/llm-obs/v3/experiments/{experiment_id}/events"
-WORKLOADS = ("stream", "events", "structure", "aggregate", "ratelimited", "batch")
+WORKLOADS = ("stream", "events", "structure", "aggregate", "ratelimited", "batch", "export")
 
 
 @dataclass

@@ -10,11 +10,13 @@ import argparse
 import asyncio
 import functools
 import statistics
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import ddllmobs_async as dd
+import ddllmobs_async.export as dd_export  # pyarrow is imported by the export workload only
 from bench.contenders._common import (
     API_KEY,
     APP_KEY,
@@ -93,6 +95,29 @@ async def events(args: argparse.Namespace, result: Result) -> None:
         await _consume(args, result, items)
 
 
+async def export(args: argparse.Namespace, result: Result) -> None:
+    """``export_experiments`` into a fresh temporary directory, removed afterwards.
+
+    pyarrow is imported before the clock starts. With ``--heartbeat``, one page is streamed
+    and converted with ``experiments_table`` first, unmeasured, as the stream does.
+    """
+    export_experiments = dd_export.export_experiments  # imports pyarrow
+    project, size = project_id(args.total), args.page_size
+    async with _client(args, 64) as client:
+        if args.heartbeat:
+            first = client.list_experiments(project_id=project, page_size=size, max_items=size)
+            dd_export.experiments_table([e async for e in first])
+        with tempfile.TemporaryDirectory(prefix="ddllmobs-bench-export-") as directory:
+            async with heartbeat(args.heartbeat, result):
+                clock = Stopwatch()
+                summary = await export_experiments(
+                    client, directory, project_id=project, page_size=size
+                )
+                result.elapsed = clock.elapsed()
+    result.items, result.requests = summary.rows, summary.pages
+    result.extra["files"] = summary.files
+
+
 async def structure(args: argparse.Namespace, result: Result) -> None:
     raw = await read_page(args.page_file)
     times = []
@@ -149,6 +174,7 @@ if __name__ == "__main__":
                 "aggregate": aggregate,
                 "ratelimited": aggregate,
                 "batch": batch,
+                "export": export,
             },
         )
     )

@@ -9,7 +9,16 @@ fake server (``bench/server.py``) serves them.
 from __future__ import annotations
 
 from bench._scenario import Scenario
-from bench.scenarios import batch, client_cpu, events, latency, plain, ratelimited, stall
+from bench.scenarios import (
+    batch,
+    client_cpu,
+    events,
+    export,
+    latency,
+    plain,
+    ratelimited,
+    stall,
+)
 
 SCENARIOS: list[Scenario] = [
     *client_cpu.SCENARIOS,
@@ -19,4 +28,5 @@ SCENARIOS: list[Scenario] = [
     batch.SCENARIO,
     plain.SCENARIO,
     events.SCENARIO,
+    export.SCENARIO,
 ]
