@@ -75,7 +75,7 @@ def test_decoding_a_2xx_body_and_refusing_the_rest() -> None:
     with pytest.raises(dd.ResponseValidationError, match="not JSON") as info:
         decoded_body(answer(200, b"<html>"), method="GET", path="/x")
     assert info.value.status == 200
-    with pytest.raises(dd.ResponseValidationError, match="not JSON|nested too deeply"):
+    with pytest.raises(dd.ResponseValidationError, match=r"not JSON|nested too deeply"):
         decoded_body(answer(200, b"[" * 100_000 + b"]" * 100_000), method="GET", path="/x")
     with pytest.raises(dd.NotFoundError):
         decoded_body(answer(404, b"{}"), method="GET", path="/x")
