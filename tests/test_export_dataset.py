@@ -189,7 +189,9 @@ async def test_an_empty_export_writes_a_valid_empty_dataset(
     assert [p.name for p in parts(tmp_path)] == ["part-00000.parquet"]
     table = pq.read_table(tmp_path)
     assert table.num_rows == 0 and table.schema.equals(EXPERIMENTS_SCHEMA)
-    counted = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/*.parquet')").fetchall()
+    counted = duckdb.execute(
+        f"select count(*) from read_parquet('{tmp_path}/*.parquet')"
+    ).fetchall()
     assert counted == [(0,)]
     assert checkpoint(tmp_path)["complete"] is True
 
@@ -211,7 +213,7 @@ async def test_a_foreign_directory_is_refused_unless_overwrite(
 ) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     fake.reset_requests()
-    with pytest.raises(FileExistsError, match="holds no export checkpoint.*overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"holds no export checkpoint.*overwrite=True"):
         await export(client, fake, tmp_path)
     assert fake.requests == [] and (tmp_path / "notes.txt").read_text() == "mine"
     summary = await export(client, fake, tmp_path, overwrite=True)
@@ -228,7 +230,7 @@ async def test_a_checkpoint_of_other_arguments_is_refused_unless_overwrite(
     await export(client, fake, tmp_path)
     fake.reset_requests()
     for other in ({"page_size": 50}, {"page_size": PAGE, "name": "x"}):
-        with pytest.raises(FileExistsError, match="export of other arguments.*overwrite=True"):
+        with pytest.raises(FileExistsError, match=r"export of other arguments.*overwrite=True"):
             await export_experiments(client, tmp_path, project_id=fake.project_id, **other)
     assert fake.requests == []
     summary = await export_experiments(
