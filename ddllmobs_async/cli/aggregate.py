@@ -15,6 +15,7 @@ from ddllmobs_async.cli._common import (
     make_client,
 )
 from ddllmobs_async.cli._output import plural
+from ddllmobs_async.export import _cli as parquet
 from ddllmobs_async.models import AggregateQuery, TimeRange
 
 __all__ = ["aggregate_query", "register"]
@@ -84,10 +85,11 @@ def register(commands: Subcommands) -> None:
     parser.add_argument("--limit", type=_args.positive_int, metavar="N", help="at most N buckets")
     parser.add_argument(
         "--format",
-        choices=("table", "json"),
+        choices=("table", "json", parquet.PARQUET),
         default="table",
-        help="output format (default: table)",
+        help="output format (default: table); parquet: one file, --output FILE",
     )
+    parquet.add_parquet_options(parser, target="FILE")
     parser.set_defaults(handler=_aggregate)
 
 
@@ -114,9 +116,12 @@ def aggregate_query(args: argparse.Namespace) -> AggregateQuery:
 
 async def _aggregate(args: argparse.Namespace) -> int:
     query = aggregate_query(args)
+    output = parquet.parquet_output(args)
     async with make_client(args) as client:
         result = await client.aggregate(query)
     try:
+        if output is not None:
+            return parquet.write_buckets(result, query, output)
         if args.format == "json":
             print(_output.dumps(_output.aggregate_record(result, query.compute)))
         else:

@@ -9,6 +9,7 @@ from ddllmobs_async.cli import _args, _output
 from ddllmobs_async.cli._common import Subcommands, add_connection_options, make_client
 from ddllmobs_async.cli._span_output import span_writer
 from ddllmobs_async.cli._stream import stream_pages
+from ddllmobs_async.export import _cli as parquet
 
 __all__ = ["add_events_parser"]
 
@@ -36,16 +37,23 @@ def add_events_parser(actions: Subcommands) -> None:
     paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
     paging.add_argument(
         "--format",
-        choices=_output.FORMATS,
+        choices=(*_output.FORMATS, parquet.PARQUET),
         default="table",
         help="table: id, status, duration, evals; jsonl: one span per line with its evals; "
-        "csv: one row per span, a column per eval label (default: table)",
+        "csv: one row per span, a column per eval label; parquet: spans/, evals/ and the "
+        "summary metrics as a resumable dataset in --output (default: table)",
     )
+    parquet.add_parquet_options(paging, target="DIR")
     parser.set_defaults(handler=_list_events)
 
 
 async def _list_events(args: argparse.Namespace) -> int:
+    output = parquet.parquet_output(args, unsupported=("--cursor", "--limit"))
     async with make_client(args) as client:
+        if output is not None:
+            return await parquet.export_events(
+                client, args.experiment_id, output, page_size=args.page_size
+            )
         pages = client.list_experiment_event_pages(
             args.experiment_id, page_size=args.page_size, cursor=args.cursor, max_items=args.limit
         )

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import AsyncGenerator
-from typing import TextIO
+from typing import Any, TextIO
 
 from ddllmobs_async.cli import _args, _output
 from ddllmobs_async.cli._common import (
@@ -18,6 +18,7 @@ from ddllmobs_async.cli._common import (
 )
 from ddllmobs_async.cli._stream import stream_pages
 from ddllmobs_async.cli.events import add_events_parser
+from ddllmobs_async.export import _cli as parquet
 from ddllmobs_async.models import ExperimentPage
 
 __all__ = ["register", "stream_experiments"]
@@ -88,8 +89,12 @@ def _add_list_parser(commands: Subcommands) -> None:
         help="fetch up to N pages ahead while earlier ones are written (default: 0)",
     )
     paging.add_argument(
-        "--format", choices=_output.FORMATS, default="table", help="output format (default: table)"
+        "--format",
+        choices=(*_output.FORMATS, parquet.PARQUET),
+        default="table",
+        help="output format (default: table); parquet: a resumable dataset in --output",
     )
+    parquet.add_parquet_options(paging, target="DIR")
     parser.set_defaults(handler=_list_experiments)
 
 
@@ -99,22 +104,27 @@ async def _list_experiments(args: argparse.Namespace) -> int:
         project_id = os.environ.get(PROJECT_ID_ENV) or None
         if project_id is None:
             raise UsageError(f"pass --project-id or --dataset-id (or set {PROJECT_ID_ENV})")
+    output = parquet.parquet_output(args, unsupported=("--cursor", "--limit"))
+    filters: dict[str, Any] = {
+        "project_id": project_id,
+        "dataset_id": args.dataset_id,
+        "ids": args.ids,
+        "name": args.name,
+        "experiment": args.experiment,
+        "metadata": dict(args.metadata) if args.metadata else None,
+        "parent_experiment_ids": args.parent_ids,
+        "is_deleted": True if args.deleted else None,
+        "include_user_data": args.include_user_data,
+        "include_dataset_names": args.include_dataset_names,
+        "page_size": args.page_size,
+    }
     async with make_client(args) as client:
+        if output is not None:
+            return await parquet.export_experiments(
+                client, output, {**filters, "prefetch": args.prefetch or 1}
+            )
         pages = client.list_experiment_pages(
-            project_id=project_id,
-            dataset_id=args.dataset_id,
-            ids=args.ids,
-            name=args.name,
-            experiment=args.experiment,
-            metadata=dict(args.metadata) if args.metadata else None,
-            parent_experiment_ids=args.parent_ids,
-            is_deleted=True if args.deleted else None,
-            include_user_data=args.include_user_data,
-            include_dataset_names=args.include_dataset_names,
-            page_size=args.page_size,
-            cursor=args.cursor,
-            max_items=args.limit,
-            prefetch=args.prefetch,
+            **filters, cursor=args.cursor, max_items=args.limit, prefetch=args.prefetch
         )
         writer = _output.experiment_writer(args.format, sys.stdout)
         return await stream_experiments(pages, writer, cursor=args.cursor)

@@ -1,0 +1,138 @@
+"""``--format parquet`` of the ``ddllmobs`` commands, run as a subprocess against the fake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ddllmobs_async.export import EVAL_METRICS_SCHEMA, EXPERIMENTS_SCHEMA, SPANS_SCHEMA
+from ddllmobs_async.testing import Fault
+from tests.test_cli import (
+    ThreadedFake,
+    aggregate_cli,
+    assert_clean_failure,
+    fake_env,
+    list_cli,
+    run_cli,
+    visible,
+)
+
+
+@pytest.fixture
+def served() -> Iterator[ThreadedFake]:
+    server = ThreadedFake(n_experiments=30, seed=7)
+    with server:
+        yield server
+
+
+def parts(directory: Path) -> pa.Table:
+    return pa.concat_tables([pq.read_table(p) for p in sorted(directory.glob("part-*.parquet"))])
+
+
+def test_experiments_list_to_parquet_fails_mid_stream_then_resumes(
+    served: ThreadedFake, tmp_path: Path
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    out = tmp_path / "experiments"
+    options = ("--format", "parquet", "--output", str(out), "--page-size", "4")
+    served.inject(*[Fault.delay(0)] * 3, Fault.status(400), endpoint="experiments")
+    failed = list_cli(fake, *options, "--prefetch", "1")
+    assert_clean_failure(failed, 1)
+    assert "HTTP 400" in failed.stderr and "--resume" in failed.stderr
+    assert failed.stdout == ""
+
+    again = list_cli(fake, *options)  # a checkpoint without --resume: a usage error
+    assert_clean_failure(again, 2)
+    assert "--resume" in again.stderr and "checkpoint" in again.stderr
+
+    resumed = list_cli(fake, *options, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    table = parts(out)
+    assert table.schema.equals(EXPERIMENTS_SCHEMA)
+    assert table["id"].to_pylist() == [e["id"] for e in visible(fake)]  # each exactly once
+    assert f"written to {out}" in resumed.stderr
+
+    done = list_cli(fake, *options, "--resume")
+    assert done.returncode == 0 and "already holds the complete export" in done.stderr
+
+
+def test_experiments_events_to_parquet(served: ThreadedFake, tmp_path: Path) -> None:
+    fake = served.fake
+    assert fake is not None
+    experiment_id = visible(fake)[0]["id"]
+    spans, summary = fake.experiment_events(experiment_id)
+    out = tmp_path / "events"
+    args = ("experiments", "events", experiment_id, "--base-url", fake.url)
+    result = run_cli(
+        *args, "--format", "parquet", "--output", str(out), "--page-size", "3", env=fake_env(fake)
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{len(spans)} spans in" in result.stderr
+    span_table = parts(out / "spans")
+    assert span_table.schema.equals(SPANS_SCHEMA)
+    assert span_table["span_id"].to_pylist() == [s["span_id"] for s in spans]
+    evals = parts(out / "evals")
+    assert evals.num_rows == sum(len(s.get("eval_metrics", [])) for s in spans) > 0
+    summary_table = pq.read_table(out / "summary_metrics.parquet")
+    assert summary_table.schema.equals(EVAL_METRICS_SCHEMA)
+    assert summary_table["label"].to_pylist() == [m["label"] for m in summary]
+
+    again = run_cli(*args, "--format", "parquet", "--output", str(out), env=fake_env(fake))
+    assert_clean_failure(again, 2)
+    assert "--resume" in again.stderr
+    other = run_cli(
+        *args, "--format", "parquet", "--output", str(out), "--resume", env=fake_env(fake)
+    )
+    assert_clean_failure(other, 2)  # another page size: another export
+    assert "other arguments" in other.stderr
+
+
+def test_aggregate_to_a_parquet_file(served: ThreadedFake, tmp_path: Path) -> None:
+    fake = served.fake
+    assert fake is not None
+    query = ("--metric", "score_value:avg", "--metric", "count", "--group-by", "label")
+    as_json = aggregate_cli(fake, *query, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    out = tmp_path / "scores.parquet"
+    result = aggregate_cli(fake, *query, "--format", "parquet", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and f"written to {out}" in result.stderr
+    table = pq.read_table(out)
+    assert table.schema.names == ["label", "avg", "count"]
+    assert [f.type for f in table.schema] == [pa.string(), pa.float64(), pa.float64()]
+    buckets = json.loads(as_json.stdout)["buckets"]
+    assert table["label"].to_pylist() == [b["by"]["label"] for b in buckets]
+    assert table["avg"].to_pylist() == pytest.approx([b["metrics"]["avg"] for b in buckets])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["experiments", "list", "--project-id", "p", "--format", "parquet"], "needs --output"),
+        (["experiments", "list", "--project-id", "p", "--output", "x"], "--format parquet"),
+        (["experiments", "list", "--project-id", "p", "--resume"], "--format parquet"),
+        (
+            ["experiments", "list", "--project-id", "p", "--format", "parquet", "--output", "x",
+             "--cursor", "c"],
+            "--cursor does not apply",
+        ),
+        (["experiments", "events", "e", "--format", "parquet", "--output", "x", "--limit", "3"],
+         "--limit does not apply"),
+        (["aggregate", "--metric", "count", "--format", "parquet"], "needs --output"),
+    ],
+)  # fmt: skip
+def test_parquet_usage_errors_exit_2(
+    served: ThreadedFake, tmp_path: Path, args: list[str], message: str
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    result = run_cli(*args, "--base-url", fake.url, env=fake_env(fake))
+    assert_clean_failure(result, 2)
+    assert message in result.stderr
+    assert fake.requests == []
