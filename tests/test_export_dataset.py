@@ -270,3 +270,18 @@ async def test_filters_are_recorded_as_json_and_match_on_resume(
         client, tmp_path, project_id=fake.project_id, metadata={"branch": "main"}, ids=["a", "b"]
     )
     assert summary.pages == 0  # the same export, already complete
+
+
+async def test_a_large_page_is_converted_in_slices_and_written_as_one_row_group(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    async with FakeLLMObs.seeded(n_experiments=3000) as fake:
+        client = make_client(fake)
+        ids = await expected_ids(fake, client)
+        await export_experiments(client, tmp_path, project_id=fake.project_id, page_size=2500)
+    metadata = pq.ParquetFile(tmp_path / "part-00000.parquet").metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [
+        2500,
+        len(ids) - 2500,
+    ]
+    assert dataset(tmp_path)["id"].to_pylist() == ids

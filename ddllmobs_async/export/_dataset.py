@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from os import PathLike
 from pathlib import Path
@@ -24,7 +25,12 @@ from ddllmobs_async.export._checkpoint import (
 from ddllmobs_async.export._schemas import EVAL_METRICS_SCHEMA, EXPERIMENTS_SCHEMA, SPANS_SCHEMA
 from ddllmobs_async.export._summary import ExportSummary
 from ddllmobs_async.export._summary_metrics import SummaryMetrics
-from ddllmobs_async.export._tables import eval_metrics_table, experiments_table, spans_table
+from ddllmobs_async.export._tables import (
+    eval_metrics_table,
+    experiments_table,
+    spans_table,
+    warm_up,
+)
 from ddllmobs_async.export._writer import PartFiles, in_thread
 from ddllmobs_async.models import ExperimentEventsPage, ExperimentPage
 
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from ddllmobs_async._client import LLMObsClient
 
 _Page = TypeVar("_Page", ExperimentPage, ExperimentEventsPage)
+_Row = TypeVar("_Row")
+#: Rows converted to Arrow in one step of the event loop.
+SLICE_ROWS = 1000
 Progress = Callable[[ExportSummary], None]
 #: Paging arguments an export manages itself (it resumes from its checkpoint).
 _MANAGED = ("cursor", "max_items")
@@ -55,9 +64,9 @@ async def export_experiments(
 
     Called again on the same directory with the same filters, the export continues from its
     checkpoint (an interrupted one writes nothing twice and loses nothing; a complete one
-    returns at once). Pages are converted to Arrow on the event loop (column by column, one
-    page at a time) and written by a worker thread, so a page's conversion is the longest
-    the loop waits.
+    returns at once). Pages are converted to Arrow on the event loop, column by column, in
+    slices of 1000 rows with other tasks running in between; Parquet encoding, compression
+    and writing run in a worker thread while the next page is fetched.
 
     Args:
         client: The client to list with.
@@ -84,8 +93,9 @@ async def export_experiments(
     def open_pages(cursor: str | None) -> AsyncGenerator[ExperimentPage]:
         return client.list_experiment_pages(cursor=cursor, prefetch=prefetch, **filters)
 
-    def tables(page: ExperimentPage) -> tuple[dict[str, pa.Table], int]:
-        return {"": experiments_table(page.experiments)}, len(page.experiments)
+    async def tables(page: ExperimentPage) -> tuple[dict[str, pa.Table], int]:
+        rows = page.experiments
+        return {"": await in_slices(rows, experiments_table)}, len(rows)
 
     job = _Job(
         kind="experiments",
@@ -140,10 +150,13 @@ async def export_experiment_events(
             experiment_id, page_size=page_size, cursor=cursor, prefetch=prefetch
         )
 
-    def tables(page: ExperimentEventsPage) -> tuple[dict[str, pa.Table], int]:
+    async def tables(page: ExperimentEventsPage) -> tuple[dict[str, pa.Table], int]:
         summary.add(page.summary_metrics)
         spans = page.spans
-        return {"spans": spans_table(spans), "evals": eval_metrics_table(spans)}, len(spans)
+        return {
+            "spans": await in_slices(spans, spans_table),
+            "evals": await in_slices(spans, eval_metrics_table),
+        }, len(spans)
 
     job = _Job(
         kind="experiment_events",
@@ -164,7 +177,7 @@ class _Job(Generic[_Page]):
     arguments: dict[str, Any]
     schemas: Mapping[str, pa.Schema]
     open_pages: Callable[[str | None], AsyncGenerator[_Page]]
-    tables: Callable[[_Page], tuple[dict[str, pa.Table], int]]
+    tables: Callable[[_Page], Awaitable[tuple[dict[str, pa.Table], int]]]
     summary: SummaryMetrics | None = None
 
 
@@ -210,7 +223,7 @@ async def _run(
             async for page in pages:
                 if counts.pages == 0:  # the arguments are valid: the first page came
                     await in_thread(functools.partial(_prepare, job, directory, previous))
-                tables, rows = job.tables(page)
+                tables, rows = await job.tables(page)
                 await in_thread(functools.partial(files.write, checkpoint.next_file, tables))
                 del tables
                 counts.pages += 1
@@ -231,7 +244,25 @@ async def _run(
     return counts.summary()
 
 
+async def in_slices(rows: Sequence[_Row], build: Callable[[Sequence[_Row]], pa.Table]) -> pa.Table:
+    """``build(rows)``, a slice at a time, letting other tasks run between the slices.
+
+    Converting a page of 5000 experiments holds the loop for about 30 ms; in slices of
+    :data:`SLICE_ROWS` no step holds it for more than a few. The table is still written as
+    one row group.
+    """
+    if len(rows) <= SLICE_ROWS:
+        return build(rows)
+    tables = []
+    for start in range(0, len(rows), SLICE_ROWS):
+        if start:
+            await asyncio.sleep(0)
+        tables.append(build(rows[start : start + SLICE_ROWS]))
+    return pa.concat_tables(tables)
+
+
 def _prepare(job: _Job[Any], directory: Path, previous: Checkpoint | None) -> None:
+    warm_up()
     if previous is None:
         start = Checkpoint(kind=job.kind, arguments=job.arguments)
         start_afresh(directory, job.schemas, start)
