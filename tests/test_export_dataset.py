@@ -285,3 +285,18 @@ async def test_a_large_page_is_converted_in_slices_and_written_as_one_row_group(
         len(ids) - 2500,
     ]
     assert dataset(tmp_path)["id"].to_pylist() == ids
+
+
+async def test_filters_left_at_their_defaults_are_the_same_export(
+    fake: FakeLLMObs, client: dd.LLMObsClient, tmp_path: Path
+) -> None:
+    await export_experiments(client, tmp_path, project_id=fake.project_id)
+    assert checkpoint(tmp_path)["arguments"] == {"project_id": fake.project_id}
+    fake.reset_requests()
+    summary = await export_experiments(
+        client, tmp_path, project_id=fake.project_id, dataset_id=None, page_size=None,
+        include_user_data=False, prefetch=2,
+    )  # fmt: skip
+    assert summary.pages == 0 and fake.requests == []  # recognised as the complete export
+    with pytest.raises(FileExistsError):
+        await export_experiments(client, tmp_path, project_id=fake.project_id, is_deleted=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -99,7 +100,7 @@ async def export_experiments(
 
     job = _Job(
         kind="experiments",
-        arguments=json_arguments(filters),
+        arguments=json_arguments(_without_defaults(client, filters)),
         schemas={"": EXPERIMENTS_SCHEMA},
         open_pages=open_pages,
         tables=tables,
@@ -279,6 +280,19 @@ def _commit(job: _Job[Any], directory: Path, files: PartFiles, checkpoint: Check
         published += job.summary.save(directory, final=checkpoint.complete)
     write_checkpoint(directory, checkpoint)
     return published
+
+
+def _without_defaults(client: LLMObsClient, filters: Mapping[str, Any]) -> dict[str, Any]:
+    """The filters that differ from the listing's defaults: what identifies the export.
+
+    ``page_size=None`` or ``include_user_data=False`` given or not is the same export.
+    """
+    defaults = inspect.signature(client.list_experiment_pages).parameters
+    return {
+        name: value
+        for name, value in filters.items()
+        if name not in defaults or value != defaults[name].default
+    }
 
 
 def _check_arguments(pages_per_file: int, filters: Mapping[str, Any]) -> None:
