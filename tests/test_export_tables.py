@@ -306,6 +306,25 @@ def test_spans_and_evals_round_trip(tmp_path: Path) -> None:
     assert eval_rows["timestamp"].type == pa.timestamp("us", tz="UTC")
 
 
+async def test_spans_from_the_fake_round_trip(
+    fake: FakeLLMObs, client: dd.LLMObsClient, tmp_path: Path
+) -> None:
+    live = [e["id"] for e in fake.experiments if not e["attributes"]["deleted_at"]]
+    spans = [
+        span
+        for experiment_id in live[:8]
+        for span in (await client.get_experiment_results(experiment_id)).spans
+    ]
+    assert any(s.error for s in spans) and any(s.parent_id for s in spans)
+    span_rows = round_trip(export.spans_table(spans), tmp_path / "s.parquet").to_pylist()
+    eval_rows = round_trip(export.eval_metrics_table(spans), tmp_path / "e.parquet")
+    evals = iter([eval_from_row(row) for row in eval_rows.to_pylist()])
+    for row, span in zip(span_rows, spans, strict=True):
+        own = [next(evals) for _ in span.eval_metrics]
+        assert span_from_row(row, own) == span  # the fake's evals carry their span's ids
+    assert next(evals, None) is None
+
+
 def _with_span_ids(metric: dd.EvalMetric, span: dd.ExperimentSpan) -> dd.EvalMetric:
     return attrs.evolve(
         metric,
