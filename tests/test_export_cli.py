@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 from ddllmobs_async.export import EVAL_METRICS_SCHEMA, EXPERIMENTS_SCHEMA, SPANS_SCHEMA
 from ddllmobs_async.testing import Fault
 from tests.test_cli import (
+    TIMEOUT,
     ThreadedFake,
     aggregate_cli,
     assert_clean_failure,
@@ -136,3 +141,29 @@ def test_parquet_usage_errors_exit_2(
     assert_clean_failure(result, 2)
     assert message in result.stderr
     assert fake.requests == []
+
+
+def test_ctrl_c_mid_export_then_resume(served: ThreadedFake, tmp_path: Path) -> None:
+    fake = served.fake
+    assert fake is not None
+    out = tmp_path / "experiments"
+    served.inject(*[Fault.delay(0)] * 3, Fault.delay(15), endpoint="experiments")  # page 4 hangs
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddllmobs_async", "experiments", "list", "--page-size", "4",
+         "--format", "parquet", "--output", str(out), "--base-url", fake.url,
+         "--project-id", fake.project_id],
+        env=fake_env(fake), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    while len(fake.requests) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 130, stderr
+    assert "interrupted; the files written so far are kept: rerun with --resume" in stderr
+    assert "Traceback" not in stderr
+    assert not list(out.rglob(".*"))  # no temporary file left behind
+    resumed = list_cli(fake, "--page-size", "4", "--format", "parquet", "--output", str(out),
+                       "--resume")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert parts(out)["id"].to_pylist() == [e["id"] for e in visible(fake)]

@@ -6,6 +6,7 @@ pyarrow is imported only when a Parquet export runs, so the CLI works without th
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -129,11 +130,12 @@ async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
     except LLMObsError as error:
         progress.clear()
         report_api_error(error, stderr)
-        print(
-            f"the files written so far are kept: rerun with --resume to continue into {output}",
-            file=stderr,
-        )
+        print(_resume_hint(output), file=stderr)
         return EXIT_API_ERROR
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        progress.clear()
+        print(f"interrupted; {_resume_hint(output)}", file=stderr)
+        raise
     finally:
         progress.clear()
     if summary.pages == 0:
@@ -145,6 +147,10 @@ async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
             file=stderr,
         )
     return EXIT_OK
+
+
+def _resume_hint(output: Path) -> str:
+    return f"the files written so far are kept: rerun with --resume to continue into {output}"
 
 
 def _require_pyarrow() -> None:
