@@ -65,9 +65,10 @@ async def export_experiments(
 
     Called again on the same directory with the same filters, the export continues from its
     checkpoint (an interrupted one writes nothing twice and loses nothing; a complete one
-    returns at once). One export at a time per directory. Pages are converted to Arrow on the event loop, column by column, in
-    slices of 1000 rows with other tasks running in between; Parquet encoding, compression
-    and writing run in a worker thread while the next page is fetched.
+    returns at once). One export at a time per directory. Pages are converted to Arrow on
+    the event loop, column by column, in slices of 1000 rows with other tasks running in
+    between; Parquet encoding, compression and writing run in a worker thread while the next
+    page is fetched.
 
     Args:
         client: The client to list with.
