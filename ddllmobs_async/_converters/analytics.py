@@ -54,9 +54,11 @@ def structure_aggregate_result(body: Any, computes: Sequence[Compute] = ()) -> A
 
 
 def _structure_bucket(value: Any, index: int, computes: tuple[Compute, ...]) -> Bucket:
+    by = value.get("by") if isinstance(value, dict) else None
+    metrics = value.get("metrics") if isinstance(value, dict) else None
+    if isinstance(metrics, dict) and (by is None or isinstance(by, dict)):
+        return Bucket(by={} if by is None else by, metrics=metrics, computes=computes)
+    # Only a malformed bucket pays for its path (a result holds many buckets).
     path = f"$.data.attributes.result.values[{index}]"
-    metrics = require(value, "metrics", path, dict)
-    by = value.get("by")
-    if by is not None and not isinstance(by, dict):
-        raise ResponseValidationError(f"expected object @ {path}.by", path=f"{path}.by")
-    return Bucket(by={} if by is None else by, metrics=metrics, computes=computes)
+    require(value, "metrics", path, dict)
+    raise ResponseValidationError(f"expected object @ {path}.by", path=f"{path}.by")
