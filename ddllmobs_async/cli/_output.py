@@ -56,7 +56,7 @@ def format_time(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _json_value(instance: object, field: object, value: Any) -> Any:
+def json_value(instance: object, field: object, value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, enum.Enum):
@@ -66,7 +66,7 @@ def _json_value(instance: object, field: object, value: Any) -> Any:
 
 def experiment_record(experiment: Experiment) -> dict[str, Any]:
     """An experiment as a JSON-compatible dict (timestamps as ISO strings)."""
-    return attrs.asdict(experiment, value_serializer=_json_value)
+    return attrs.asdict(experiment, value_serializer=json_value)
 
 
 def dumps(value: Any) -> str:
@@ -87,7 +87,9 @@ class ExperimentWriter(Protocol):
         """Write whatever follows the last row (``]``); called on failure too."""
 
 
-class _Writer:
+class Writer:
+    """Base of the row writers: ``begin``, ``write`` per page, ``end``."""
+
     def __init__(self, out: TextIO) -> None:
         self.out = out
 
@@ -98,7 +100,7 @@ class _Writer:
         self.out.flush()
 
 
-class TableWriter(_Writer):
+class TableWriter(Writer):
     """Fixed-width columns, so rows can be printed as pages arrive."""
 
     def begin(self) -> None:
@@ -120,20 +122,21 @@ def _table_line(cells: Sequence[str]) -> str:
     return "  ".join(parts).rstrip() + "\n"
 
 
-class JsonWriter(_Writer):
-    """One JSON array, written incrementally; always closed, even after a failure."""
+class JsonWriter(Writer):
+    """One JSON array of ``record(row)``, written incrementally; closed even after a failure."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, record: Callable[[Any], Any] = experiment_record) -> None:
         super().__init__(out)
+        self._record = record
         self._first = True
 
     def begin(self) -> None:
         self.out.write("[")
 
-    def write(self, experiments: Sequence[Experiment]) -> None:
-        for experiment in experiments:
+    def write(self, rows: Sequence[Any]) -> None:
+        for row in rows:
             self.out.write("\n  " if self._first else ",\n  ")
-            self.out.write(dumps(experiment_record(experiment)))
+            self.out.write(dumps(self._record(row)))
             self._first = False
         self.out.flush()
 
@@ -142,16 +145,20 @@ class JsonWriter(_Writer):
         self.out.flush()
 
 
-class JsonlWriter(_Writer):
-    """One JSON object per line."""
+class JsonlWriter(Writer):
+    """One JSON object, ``record(row)``, per line."""
 
-    def write(self, experiments: Sequence[Experiment]) -> None:
-        for experiment in experiments:
-            self.out.write(dumps(experiment_record(experiment)) + "\n")
+    def __init__(self, out: TextIO, record: Callable[[Any], Any] = experiment_record) -> None:
+        super().__init__(out)
+        self._record = record
+
+    def write(self, rows: Sequence[Any]) -> None:
+        for row in rows:
+            self.out.write(dumps(self._record(row)) + "\n")
         self.out.flush()
 
 
-class CsvWriter(_Writer):
+class CsvWriter(Writer):
     """A header row, then one row per experiment; nested objects as JSON text."""
 
     def __init__(self, out: TextIO) -> None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import attrs
 
-from ddllmobs_async.cli._output import _json_value, dumps, format_time
+from ddllmobs_async.cli._output import (
+    JsonlWriter,
+    JsonWriter,
+    Writer,
+    dumps,
+    format_time,
+    json_value,
+)
 from ddllmobs_async.cli._stream import RowWriter
 from ddllmobs_async.models import EvalMetric, ExperimentSpan
 
@@ -37,7 +45,7 @@ _TABLE = (("SPAN_ID", 20), ("STATUS", 7), ("DURATION", 9), ("EVALS", None))
 
 def span_record(span: ExperimentSpan) -> dict[str, Any]:
     """A span (with its evals) as a JSON-compatible dict; ``start_ns`` stays an exact int."""
-    return attrs.asdict(span, value_serializer=_json_value)
+    return attrs.asdict(span, value_serializer=json_value)
 
 
 def eval_text(metric: EvalMetric) -> str:
@@ -60,18 +68,7 @@ def _cell(value: Any) -> str:
     return dumps(value)
 
 
-class _Writer:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def begin(self) -> None:
-        pass
-
-    def end(self) -> None:
-        self.out.flush()
-
-
-class SpanTableWriter(_Writer):
+class SpanTableWriter(Writer):
     """Fixed-width ``SPAN_ID STATUS DURATION EVALS`` rows, printed as pages arrive."""
 
     def begin(self) -> None:
@@ -93,38 +90,7 @@ def _table_line(cells: Sequence[str]) -> str:
     return "  ".join(parts).rstrip() + "\n"
 
 
-class SpanJsonlWriter(_Writer):
-    """One span per line, its evals inside."""
-
-    def write(self, spans: Sequence[ExperimentSpan]) -> None:
-        for span in spans:
-            self.out.write(dumps(span_record(span)) + "\n")
-        self.out.flush()
-
-
-class SpanJsonWriter(_Writer):
-    """One JSON array of spans, written incrementally; always closed, even after a failure."""
-
-    def __init__(self, out: TextIO) -> None:
-        super().__init__(out)
-        self._first = True
-
-    def begin(self) -> None:
-        self.out.write("[")
-
-    def write(self, spans: Sequence[ExperimentSpan]) -> None:
-        for span in spans:
-            self.out.write("\n  " if self._first else ",\n  ")
-            self.out.write(dumps(span_record(span)))
-            self._first = False
-        self.out.flush()
-
-    def end(self) -> None:
-        self.out.write("]\n" if self._first else "\n]\n")
-        self.out.flush()
-
-
-class SpanCsvWriter(_Writer):
+class SpanCsvWriter(Writer):
     """One row per span, then one ``eval:<label>`` column per eval label seen.
 
     The columns depend on every span, so the rows are written at the end (also after a
@@ -172,8 +138,8 @@ def span_writer(kind: str, out: TextIO) -> RowWriter[ExperimentSpan]:
     """The writer for ``--format kind``."""
     writers: dict[str, Callable[[TextIO], RowWriter[ExperimentSpan]]] = {
         "table": SpanTableWriter,
-        "json": SpanJsonWriter,
-        "jsonl": SpanJsonlWriter,
+        "json": functools.partial(JsonWriter, record=span_record),
+        "jsonl": functools.partial(JsonlWriter, record=span_record),
         "csv": SpanCsvWriter,
     }
     return writers[kind](out)

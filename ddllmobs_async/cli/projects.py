@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -12,7 +13,13 @@ import attrs
 
 from ddllmobs_async.cli import _args, _output
 from ddllmobs_async.cli._common import Subcommands, add_connection_options, make_client
-from ddllmobs_async.cli._output import _json_value, dumps, format_time
+from ddllmobs_async.cli._output import (
+    JsonlWriter,
+    JsonWriter,
+    Writer,
+    format_time,
+    json_value,
+)
 from ddllmobs_async.cli._stream import RowWriter, stream_pages
 from ddllmobs_async.models import Project
 
@@ -72,22 +79,10 @@ async def _list_projects(args: argparse.Namespace) -> int:
 
 def project_record(project: Project) -> dict[str, Any]:
     """A project as a JSON-compatible dict (timestamps as ISO strings)."""
-    return attrs.asdict(project, value_serializer=_json_value)
+    return attrs.asdict(project, value_serializer=json_value)
 
 
-class _Writer:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self._first = True
-
-    def begin(self) -> None:
-        pass
-
-    def end(self) -> None:
-        self.out.flush()
-
-
-class _Table(_Writer):
+class _Table(Writer):
     def begin(self) -> None:
         self.out.write(_line(["ID", "NAME", "CREATED", "DESCRIPTION"]))
 
@@ -104,30 +99,7 @@ def _line(cells: Sequence[str]) -> str:
     return "  ".join([*padded, *cells[len(widths) :]]).rstrip() + "\n"
 
 
-class _Jsonl(_Writer):
-    def write(self, projects: Sequence[Project]) -> None:
-        for project in projects:
-            self.out.write(dumps(project_record(project)) + "\n")
-        self.out.flush()
-
-
-class _Json(_Writer):
-    def begin(self) -> None:
-        self.out.write("[")
-
-    def write(self, projects: Sequence[Project]) -> None:
-        for project in projects:
-            self.out.write("\n  " if self._first else ",\n  ")
-            self.out.write(dumps(project_record(project)))
-            self._first = False
-        self.out.flush()
-
-    def end(self) -> None:
-        self.out.write("]\n" if self._first else "\n]\n")
-        self.out.flush()
-
-
-class _Csv(_Writer):
+class _Csv(Writer):
     def __init__(self, out: TextIO) -> None:
         super().__init__(out)
         self._csv = csv.writer(out, lineterminator="\n")
@@ -146,8 +118,8 @@ def project_writer(kind: str, out: TextIO) -> RowWriter[Project]:
     """The writer for ``--format kind``."""
     writers: dict[str, Callable[[TextIO], RowWriter[Project]]] = {
         "table": _Table,
-        "json": _Json,
-        "jsonl": _Jsonl,
+        "json": functools.partial(JsonWriter, record=project_record),
+        "jsonl": functools.partial(JsonlWriter, record=project_record),
         "csv": _Csv,
     }
     return writers[kind](out)
