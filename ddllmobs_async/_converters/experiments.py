@@ -5,35 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ddllmobs_async._converters import converter, structure
-from ddllmobs_async._converters.jsonapi import flatten, next_cursor, resource_list
+from ddllmobs_async._converters.jsonapi import (
+    next_cursor,
+    resource_list,
+    structure_resource,
+    structure_resources,
+)
 from ddllmobs_async._json import decode_json
 from ddllmobs_async._responses import gc_paused
 from ddllmobs_async.models import Experiment, ExperimentPage
 
-_structure_experiment = converter.get_structure_hook(Experiment)
-
 
 def structure_experiment(item: Any, *, path: str = "$") -> Experiment:
     """One JSON:API experiment resource (``{"id", "type", "attributes"}``) -> ``Experiment``."""
-    experiment: Experiment = structure(flatten(item, path), Experiment, f"{path}.attributes")
-    return experiment
-
-
-def _structure_experiments(items: list[Any]) -> list[Experiment]:
-    try:  # the usual well-formed page: no per-item paths; any failure is explained below
-        return [
-            _structure_experiment({**item["attributes"], "id": item["id"]}, Experiment)
-            for item in items
-        ]
-    except Exception:
-        pass
-    return [structure_experiment(item, path=f"$.data[{i}]") for i, item in enumerate(items)]
+    return structure_resource(item, Experiment, path=path)
 
 
 def structure_experiment_page(body: Any, *, cursor: str | None = None) -> ExperimentPage:
     """A decoded list-experiments body -> :class:`ExperimentPage`."""
-    experiments = _structure_experiments(resource_list(body))
+    experiments = structure_resources(resource_list(body), Experiment)
     return ExperimentPage(experiments=experiments, next_cursor=next_cursor(body), cursor=cursor)
 
 

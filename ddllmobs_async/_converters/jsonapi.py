@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from ddllmobs_async._converters import require
+from ddllmobs_async._converters import converter, require, structure
 from ddllmobs_async.errors import ResponseValidationError
+
+T = TypeVar("T")
 
 
 def resource_list(body: Any) -> list[Any]:
@@ -19,6 +21,23 @@ def flatten(resource: Any, path: str) -> dict[str, Any]:
     identifier = require(resource, "id", path, str)
     attributes = require(resource, "attributes", path, dict)
     return {**attributes, "id": identifier}
+
+
+def structure_resource(item: Any, cls: type[T], *, path: str = "$") -> T:
+    """One resource (``{"id", "type", "attributes"}``) as ``cls``; a failure names the field."""
+    result: T = structure(flatten(item, path), cls, f"{path}.attributes")
+    return result
+
+
+def structure_resources(items: list[Any], cls: type[T]) -> list[T]:
+    """A list's resources as ``cls``, in one pass for the usual well-formed page; when that
+    fails, resource by resource, so the error names the offending field."""
+    hook = converter.get_structure_hook(cls)
+    try:
+        return [hook({**item["attributes"], "id": item["id"]}, cls) for item in items]
+    except Exception:
+        pass
+    return [structure_resource(item, cls, path=f"$.data[{i}]") for i, item in enumerate(items)]
 
 
 def next_cursor(body: dict[str, Any]) -> str | None:
