@@ -16,7 +16,7 @@ from ddllmobs_async.errors import APIError, RateLimitError, error_class_for
 
 # Below this size a body decodes into a few dozen objects: pausing the GC costs more than
 # any collection it could spare.
-PAUSE_GC_FROM_BYTES = 64 * 1024
+_PAUSE_GC_FROM_BYTES = 64 * 1024
 
 
 @attrs.frozen
@@ -37,9 +37,7 @@ def decoded_body(answer: Answer, *, method: str, path: str) -> Any:
     """
     if not 200 <= answer.status < 300:
         raise api_error(answer, method=method, path=path)
-    if len(answer.body) < PAUSE_GC_FROM_BYTES:
-        return decode_json(answer.body, status=answer.status)
-    with gc_paused():
+    with gc_paused(len(answer.body)):
         return decode_json(answer.body, status=answer.status)
 
 
@@ -71,7 +69,7 @@ def api_error(answer: Answer, *, method: str, path: str) -> APIError:
 
 
 @contextlib.contextmanager
-def gc_paused(body_size: int = PAUSE_GC_FROM_BYTES) -> Iterator[None]:
+def gc_paused(body_size: int = _PAUSE_GC_FROM_BYTES) -> Iterator[None]:
     """Pause the cyclic GC while a large body (a page, by default) is decoded or structured.
 
     A 5000-item page allocates tens of thousands of containers at once; with the GC on, that
@@ -81,7 +79,7 @@ def gc_paused(body_size: int = PAUSE_GC_FROM_BYTES) -> Iterator[None]:
     on, 121-127 ms (158-164 ms at worst) with this pause. Nothing made here is cyclic, so no
     garbage is missed. A GC the caller disabled stays disabled; nested pauses are no-ops.
     """
-    if body_size < PAUSE_GC_FROM_BYTES or not gc.isenabled():
+    if body_size < _PAUSE_GC_FROM_BYTES or not gc.isenabled():
         yield
         return
     gc.disable()

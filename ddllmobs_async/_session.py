@@ -19,7 +19,7 @@ import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._gate import RateLimitGate, WaitTooLong
-from ddllmobs_async._responses import PAUSE_GC_FROM_BYTES, Answer, decoded_body, gc_paused
+from ddllmobs_async._responses import Answer, decoded_body, gc_paused
 from ddllmobs_async._retry import (
     RetryEvent,
     RetryPolicy,
@@ -138,9 +138,7 @@ class SessionManager:
                 self.total_wait += wait
                 await self._sleep(wait)
                 continue
-            if len(answer.body) < PAUSE_GC_FROM_BYTES:
-                return parse(data)
-            with gc_paused():
+            with gc_paused(len(answer.body)):
                 return parse(data)
 
     async def _send(
