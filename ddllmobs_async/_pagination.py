@@ -116,8 +116,7 @@ async def iter_pages(
     previous_keys: frozenset[Hashable] = frozenset()
     empty_in_a_row = 0
     async with aclosing(bodies):
-        async for page_cursor, body, after in bodies:
-            fetched = source.count(body)
+        async for page_cursor, body, after, fetched in bodies:
             page = await _structure_in_steps(source, shape, body, page_cursor, fetched)
             del body
             page, previous_keys = _drop_repeated(page, shape, previous_keys)
@@ -162,9 +161,9 @@ async def _structure_in_steps(
 
 async def _follow_cursors(
     source: PageSource[Any], wanted: _Wanted, *, page_size: int | None, cursor: str | None
-) -> AsyncGenerator[tuple[str | None, Any, str | None]]:
-    """Each page's cursor, decoded body and next cursor, following ``meta.after``; a cursor
-    seen before in the stream ends it."""
+) -> AsyncGenerator[tuple[str | None, Any, str | None, int]]:
+    """Each page's cursor, decoded body, next cursor and item count, following
+    ``meta.after``; a cursor seen before in the stream ends it."""
     seen_cursors: set[str | None] = {cursor}
     while True:
         limit = await wanted.next_limit(page_size)
@@ -173,9 +172,10 @@ async def _follow_cursors(
         except LLMObsError as error:
             error.cursor = cursor
             raise
-        wanted.in_transit += source.count(body)
+        fetched = source.count(body)
+        wanted.in_transit += fetched
         after = next_cursor(body) if isinstance(body, dict) else None
-        yield cursor, body, after
+        yield cursor, body, after, fetched
         del body
         if after is None:
             return
