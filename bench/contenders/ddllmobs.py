@@ -90,7 +90,10 @@ async def stream(args: argparse.Namespace, result: Result) -> None:
 async def events(args: argparse.Namespace, result: Result) -> None:
     async with _client(args, 64) as client:
         items = functools.partial(
-            client.list_experiment_events, experiment_id(args.total), page_size=args.page_size
+            client.list_experiment_events,
+            experiment_id(args.total),
+            page_size=args.page_size,
+            prefetch=args.prefetch,
         )
         await _consume(args, result, items)
 

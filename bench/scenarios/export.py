@@ -29,8 +29,6 @@ from bench._scenario import (
 from bench.scenarios._common import EXPERIMENTS, NO_LATENCY, PAGE, pages, stream_args
 from bench.scenarios.stall import HEARTBEAT_MS, count, over_limit, stall_max, typical_page_stall
 
-# Each run is a second or two and the ratios are stable: three runs are enough.
-MAX_RUNS = 3
 STREAM_KEY = "export-stream"
 
 
@@ -50,7 +48,6 @@ def _case(key: str, title: str, total: int, workload: str) -> Case:
         contenders=(OURS,),
         server=NO_LATENCY,
         pages=pages(EXPERIMENTS, total),
-        max_runs=MAX_RUNS,
     )
 
 
@@ -108,8 +105,8 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
         " fake. pyarrow is imported before the clock starts. Stalls as in table (6): a"
         f" heartbeat task sleeps {HEARTBEAT_MS:g} ms in a loop; one page is streamed (and, for"
         " the export, converted to Arrow) first, unmeasured. Peak RSS is `ru_maxrss` of a fresh"
-        f" process per run, imports (pyarrow included) counted. Medians of up to {MAX_RUNS}"
-        " runs; no added latency (client CPU)."
+        " process per run, imports (pyarrow included) counted. Medians of the runs; no added"
+        " latency (client CPU)."
     )
     targets = [
         at_most(
