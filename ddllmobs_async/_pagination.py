@@ -20,6 +20,7 @@ import attrs
 
 from ddllmobs_async._converters.jsonapi import next_cursor
 from ddllmobs_async._responses import gc_paused
+from ddllmobs_async._turns import let_others_run
 from ddllmobs_async.errors import LLMObsError, ResponseValidationError
 
 P = TypeVar("P")
@@ -151,7 +152,7 @@ async def _structure_in_steps(
     parts = source.split(body, steps) if steps > 1 else [body]
     pages: list[P] = []
     for part in parts:
-        await asyncio.sleep(0)  # decoding, then each step, holds the loop on its own
+        await let_others_run()  # decoding, then each step, holds the loop on its own
         with gc_paused():
             pages.append(source.structure(part, cursor=cursor))
     if len(pages) == 1:
@@ -229,7 +230,7 @@ async def iter_items(pages: AsyncGenerator[P], shape: PageShape[P, T]) -> AsyncG
             for position, item in enumerate(items, 1):
                 yield item
                 if position % _ITEMS_PER_TURN == 0:
-                    await asyncio.sleep(0)
+                    await let_others_run()
             del items  # the used-up page is freed before the next one is fetched
 
 

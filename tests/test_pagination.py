@@ -183,3 +183,38 @@ async def test_a_large_page_is_structured_in_steps_with_the_loop_running_between
     beating.cancel()
     assert [e.id for e in page.experiments] == [EXPERIMENTS[i].id for i in range(12)] * 20
     assert len(steps) == 4 and len(set(steps)) == 4  # the loop ran between the steps
+
+
+async def test_a_task_woken_during_a_step_runs_before_the_next_step() -> None:
+    # A socket's or a timer's callback wakes a task one loop iteration later than the
+    # callback itself; asyncio.sleep(0) between the steps let two steps run before it.
+    loop = asyncio.get_running_loop()
+    log: list[str] = []
+    wake_up: asyncio.Future[None] = loop.create_future()
+
+    async def other_request() -> None:
+        nonlocal wake_up
+        while True:
+            await wake_up
+            log.append("other")
+            wake_up = loop.create_future()
+
+    def traced_build(body: dict[str, Any], *, cursor: str | None) -> dd.ExperimentPage:
+        log.append("step")
+        if not wake_up.done():
+            loop.call_soon(wake_up.set_result, None)  # e.g. data arrived on its socket
+        return build(body, cursor=cursor)
+
+    waiting = asyncio.create_task(other_request())
+    await asyncio.sleep(0)
+    pages = iter_pages(
+        PageSource(Script({None: (list(range(12)) * 20, None)}), traced_build, count, split),
+        EXPERIMENT_PAGES,
+        page_size=None,
+        cursor=None,
+        max_items=None,
+        max_empty_pages=3,
+    )
+    assert [len(p.experiments) async for p in pages] == [240]
+    waiting.cancel()
+    assert log[:7] == ["step", "other"] * 3 + ["step"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import time
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 import pyarrow as pa
 
+from ddllmobs_async._turns import let_others_run
 from ddllmobs_async.export._checkpoint import (
     Checkpoint,
     json_arguments,
@@ -258,7 +258,7 @@ async def in_slices(rows: Sequence[_Row], build: Callable[[Sequence[_Row]], pa.T
     tables = []
     for start in range(0, len(rows), SLICE_ROWS):
         if start:
-            await asyncio.sleep(0)
+            await let_others_run()
         tables.append(build(rows[start : start + SLICE_ROWS]))
     return pa.concat_tables(tables)
 
