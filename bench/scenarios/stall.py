@@ -120,18 +120,18 @@ def stall_section(
     return Section(title, body, targets)
 
 
-# Measured once, outside the bench, with a heartbeat and gc.callbacks (100,000 experiments in
-# pages of 1000, two runs per contender); static text.
+# Measured once, outside the bench, with a heartbeat and gc.callbacks (50,000 spans in pages
+# of 100, one run per contender); static text.
 WHY_LONGEST = (
-    "What sets the longest stall below pages of 5000: a full (generation 2) collection of"
-    " Python's cyclic garbage collector, 12-19 ms here, landing in a step that also decodes or"
-    " builds a page. Streaming 100,000 experiments in pages of 1000, raw aiohttp + orjson ran"
-    " some 1,600 collections, about ten of them full; ddllmobs_async, which pauses the"
-    " collector while it decodes and builds a page, some 200, two of them full, and its"
-    " longest stalls were those two (18-19 ms, against 20-27 ms for raw in the same runs)."
-    " Which step a full collection lands in changes from run to run, so at small pages the"
-    " ratio of longest stalls moves by more than the 1.2x target's margin; the typical stall"
-    " per page is the page size's own cost."
+    "What sets the longest stall at pages of 100: a full (generation 2) collection of Python's"
+    " cyclic garbage collector, 10-14 ms here, in whichever step it lands; a page of 100 holds"
+    " the loop about a millisecond. Streaming 50,000 spans in pages of 100, raw aiohttp + orjson"
+    " ran 4 full collections and ddllmobs_async 7 (its models are more allocations), and every"
+    " stall over 10 ms of either contained one, so the ratio of longest stalls at this size is"
+    " the ratio of two collections. With larger pages, ddllmobs_async decodes and builds with"
+    " the collector paused and gives the loop back between a page's steps (through the timer"
+    " queue, so tasks woken by sockets and timers run between them), while raw's decode also"
+    " runs the collections its allocations trigger."
 )
 
 
