@@ -300,3 +300,16 @@ async def test_filters_left_at_their_defaults_are_the_same_export(
     assert summary.pages == 0 and fake.requests == []  # recognised as the complete export
     with pytest.raises(FileExistsError):
         await export_experiments(client, tmp_path, project_id=fake.project_id, is_deleted=True)
+
+
+async def test_only_columns_whose_values_repeat_are_dictionary_encoded(
+    fake: FakeLLMObs, client: dd.LLMObsClient, tmp_path: Path
+) -> None:
+    await export(client, fake, tmp_path)
+    group = pq.ParquetFile(parts(tmp_path)[0]).metadata.row_group(0)
+    encodings = {
+        group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)
+    }
+    dictionary = {name for name, used in encodings.items() if "RLE_DICTIONARY" in used}
+    assert {"status", "project_id", "dataset_name"} <= dictionary
+    assert not dictionary & {"id", "config", "metadata", "aggregate_data", "created_at"}
