@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench._harness import CONTENDERS, MODULES, Case, Run
+from bench._harness import CONTENDERS, MODULES, RAW, Case, Run, label
 
 Cases = Mapping[str, Case]
 
@@ -139,3 +139,14 @@ def truncation_note(case: Case, contender: str, total: int) -> str:
         f"stopped at its time budget after {measured:,} items; time extrapolated per item"
         f" to {total:,}"
     )
+
+
+def time_table(case: Case) -> tuple[str, dict[str, float | None]]:
+    """Each contender's median time against raw aiohttp's, as a table, and those times."""
+    times = {c: case.median(c, projected_time) for c in case.contenders}
+    floor = times.get(RAW)
+    rows = [
+        [label(c), fmt_s(times[c]), fmt_x(ratio(times[c], floor)), case.error_note(c)]
+        for c in case.contenders
+    ]
+    return table(["Contender", "Median time", "vs floor", "Notes"], rows), times

@@ -22,6 +22,7 @@ from bench._scenario import (
     projected_time,
     ratio,
     table,
+    time_table,
     truncation_note,
 )
 from bench.scenarios._common import (
@@ -136,13 +137,7 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
 
 
 def _latency_section(case: Case, large: int) -> Section:
-    floor = case.median(RAW, projected_time)
-    times = {c: case.median(c, projected_time) for c in case.contenders}
-    rows = [
-        [label(c), fmt_s(times[c]), fmt_x(ratio(times[c], floor)), case.error_note(c)]
-        for c in case.contenders
-    ]
-    body = table(["Contender", "Median time", "vs floor", "Notes"], rows)
+    body = time_table(case)[0]
     body += (
         f"\n\n{large // PAGE} pages of {PAGE} spans, each answered after {LATENCY_MS:g} ms (a"
         " near Datadog region; a real page of this size also takes its transfer time). With"

@@ -16,9 +16,9 @@ from bench._scenario import (
     at_most,
     fmt_s,
     fmt_x,
-    projected_time,
     ratio,
     table,
+    time_table,
 )
 from bench.scenarios._common import (
     EXPERIMENTS,
@@ -103,13 +103,7 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
 
     case = measured["latency-stream"]
     total = _total(plan)
-    floor = case.median(RAW, projected_time)
-    times = {c: case.median(c, projected_time) for c in case.contenders}
-    rows = [
-        [label(c), fmt_s(times[c]), fmt_x(ratio(times[c], floor)), case.error_note(c)]
-        for c in case.contenders
-    ]
-    body = table(["Contender", "Median time", "vs floor", "Notes"], rows)
+    body, times = time_table(case)
     body += (
         f"\n\n{total // PAGE} pages of {PAGE}, each answered after {LATENCY_MS:g} ms. On demand,"
         " a page is requested when the consumer asks for its first item; with `prefetch=1` the"
@@ -119,7 +113,7 @@ def report(plan: Plan, measured: Cases) -> list[Section]:
         at_most(
             15,
             f"Stream {total:,}, {LATENCY_MS:g} ms, prefetch=1: ours / raw",
-            ratio(times.get(OURS_PREFETCH), floor),
+            ratio(times.get(OURS_PREFETCH), times.get(RAW)),
             1.2,
         ),
     ]
