@@ -52,6 +52,28 @@ class Parser(argparse.ArgumentParser):
         )
 
 
+def add_paging_options(
+    parser: argparse.ArgumentParser, items: str, *, server_default: bool = True
+) -> argparse._ArgumentGroup:
+    """Add the "paging and output" group with ``--limit``, ``--page-size`` and ``--cursor``.
+
+    ``items`` names what is listed ("spans"); the caller adds ``--format`` and the rest.
+    """
+    paging = parser.add_argument_group("paging and output")
+    paging.add_argument(
+        "--limit", type=_args.non_negative_int, metavar="N", help=f"stop after N {items}"
+    )
+    default = " (default: the server's, 5000)" if server_default else ""
+    paging.add_argument(
+        "--page-size",
+        type=_args.page_size,
+        metavar="N",
+        help=f"{items} per request, 1..5000{default}",
+    )
+    paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
+    return paging
+
+
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--site``, ``--base-url``, ``--api-key``, ``--app-key``, ``--timeout``..."""
     group = parser.add_argument_group("connection")

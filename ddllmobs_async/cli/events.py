@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ddllmobs_async.cli import _args, _output
-from ddllmobs_async.cli._common import Subcommands, add_connection_options, make_client
+from ddllmobs_async.cli import _output
+from ddllmobs_async.cli._common import (
+    Subcommands,
+    add_connection_options,
+    add_paging_options,
+    make_client,
+)
 from ddllmobs_async.cli._span_output import span_writer
 from ddllmobs_async.cli._stream import stream_pages
 from ddllmobs_async.export import _cli as parquet
@@ -24,17 +29,7 @@ def add_events_parser(actions: Subcommands) -> None:
     )
     parser.add_argument("experiment_id", metavar="EXPERIMENT_ID", help="the experiment")
     add_connection_options(parser)
-    paging = parser.add_argument_group("paging and output")
-    paging.add_argument(
-        "--limit", type=_args.non_negative_int, metavar="N", help="stop after N spans"
-    )
-    paging.add_argument(
-        "--page-size",
-        type=_args.page_size,
-        metavar="N",
-        help="spans per request, 1..5000 (default: the server's, 5000)",
-    )
-    paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
+    paging = add_paging_options(parser, "spans")
     paging.add_argument(
         "--format",
         choices=(*_output.FORMATS, parquet.PARQUET),

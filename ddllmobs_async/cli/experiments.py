@@ -14,6 +14,7 @@ from ddllmobs_async.cli._common import (
     Subcommands,
     UsageError,
     add_connection_options,
+    add_paging_options,
     make_client,
 )
 from ddllmobs_async.cli._stream import stream_pages
@@ -70,17 +71,7 @@ def _add_list_parser(commands: Subcommands) -> None:
     filters.add_argument(
         "--include-dataset-names", action="store_true", help="fill in dataset names"
     )
-    paging = parser.add_argument_group("paging and output")
-    paging.add_argument(
-        "--limit", type=_args.non_negative_int, metavar="N", help="stop after N experiments"
-    )
-    paging.add_argument(
-        "--page-size",
-        type=_args.page_size,
-        metavar="N",
-        help="experiments per request, 1..5000 (default: the server's, 5000)",
-    )
-    paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
+    paging = add_paging_options(parser, "experiments")
     paging.add_argument(
         "--prefetch",
         type=_args.non_negative_int,

@@ -11,8 +11,13 @@ from typing import Any, TextIO
 
 import attrs
 
-from ddllmobs_async.cli import _args, _output
-from ddllmobs_async.cli._common import Subcommands, add_connection_options, make_client
+from ddllmobs_async.cli import _output
+from ddllmobs_async.cli._common import (
+    Subcommands,
+    add_connection_options,
+    add_paging_options,
+    make_client,
+)
 from ddllmobs_async.cli._output import (
     JsonlWriter,
     JsonWriter,
@@ -43,14 +48,7 @@ def register(commands: Subcommands) -> None:
     filters.add_argument(
         "--id", dest="ids", action="append", metavar="ID", help="only this project (repeatable)"
     )
-    paging = parser.add_argument_group("paging and output")
-    paging.add_argument(
-        "--limit", type=_args.non_negative_int, metavar="N", help="stop after N projects"
-    )
-    paging.add_argument(
-        "--page-size", type=_args.page_size, metavar="N", help="projects per request, 1..5000"
-    )
-    paging.add_argument("--cursor", help="resume from this cursor (printed when a run fails)")
+    paging = add_paging_options(parser, "projects", server_default=False)
     paging.add_argument(
         "--format", choices=_output.FORMATS, default="table", help="output format (default: table)"
     )
