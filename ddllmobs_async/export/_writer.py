@@ -39,9 +39,8 @@ _REPEATING = frozenset(
 )
 
 
-def _writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
-    dictionary = [name for name in schema.names if name in _REPEATING]
-    return pq.ParquetWriter(str(path), schema, use_dictionary=dictionary)
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    return [name for name in schema.names if name in _REPEATING]
 
 
 async def in_thread(function: Callable[[], _T]) -> _T:
@@ -81,7 +80,9 @@ class PartFiles:
             path = self._directory / folder / part_name(index)
             writer = self._open.get(path)
             if writer is None:
-                writer = _writer(temporary(path), self._schemas[folder])
+                schema = self._schemas[folder]
+                dictionary = _dictionary_columns(schema)
+                writer = pq.ParquetWriter(str(temporary(path)), schema, use_dictionary=dictionary)
                 self._open[path] = writer
             writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
@@ -107,5 +108,10 @@ class PartFiles:
 def write_file(path: Path, table: pa.Table) -> None:
     """Write ``table`` as one Parquet file, through a temporary file renamed into place."""
     partial = temporary(path)
-    pq.write_table(table, str(partial), row_group_size=max(table.num_rows, 1))
+    pq.write_table(
+        table,
+        str(partial),
+        row_group_size=max(table.num_rows, 1),
+        use_dictionary=_dictionary_columns(table.schema),
+    )
     os.replace(partial, path)
