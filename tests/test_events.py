@@ -205,7 +205,9 @@ async def test_results_agree_with_aggregate(fake: FakeLLMObs, client: dd.LLMObsC
 # --- ids, paths and errors ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "a?b", "a#b", "a b", "a\tb", "a\nb", None, 3])
+@pytest.mark.parametrize(
+    "bad", ["", "a/b", "a?b", "a#b", "a b", "a\tb", "a\nb", ".", "..", None, 3]
+)
 async def test_rejected_ids_fail_before_any_request(
     bad: Any, fake: FakeLLMObs, client: dd.LLMObsClient
 ) -> None:
@@ -241,6 +243,14 @@ async def test_the_id_is_percent_encoded_in_the_path(
     (request,) = raw.requests
     assert request.path.startswith("/api/v2/llm-obs/v3/experiments/run%2B1%25done")
     assert request.path.endswith("/events") and "é" not in request.target
+
+
+async def test_ids_made_of_dots_stay_in_the_path(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
+    for dotted in ("...", "a.b", ".hidden"):
+        fake.set_experiment_events(dotted, [{"span_id": dotted}])
+        spans = await collect(client.list_experiment_events(dotted))
+        assert [s.span_id for s in spans] == [dotted]
+        assert fake.requests[-1].path == f"/api/v2/llm-obs/v3/experiments/{dotted}/events"
 
 
 async def test_unknown_experiment_is_not_found(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:

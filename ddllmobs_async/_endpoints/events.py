@@ -20,6 +20,7 @@ from ddllmobs_async.models import (
     ExperimentSpan,
 )
 
+_DOT_SEGMENTS = frozenset({".", ".."})
 _FORBIDDEN = frozenset("/?#")
 
 
@@ -45,6 +46,8 @@ def events_path(experiment_id: str) -> str:
         raise ValueError(
             f"experiment_id must not contain '/', '?', '#' or whitespace, got {experiment_id!r}"
         )
+    if experiment_id in _DOT_SEGMENTS:  # URL normalisation would drop it, even encoded
+        raise ValueError(f"experiment_id must not be '.' or '..', got {experiment_id!r}")
     return EXPERIMENT_EVENTS_PATH.format(experiment_id=quote(experiment_id, safe=""))
 
 
@@ -94,8 +97,8 @@ class EventEndpoints(Endpoints):
                 one (0, the default, fetches only on demand).
 
         Raises:
-            ValueError: ``experiment_id`` is empty or contains ``/``, ``?``, ``#`` or
-                whitespace; a paging argument is out of range.
+            ValueError: ``experiment_id`` is empty, ``.`` or ``..``, or contains ``/``,
+                ``?``, ``#`` or whitespace; a paging argument is out of range.
             NotFoundError: The experiment does not exist.
             LLMObsError: Any failure after retries; its ``cursor`` says where to resume.
         """
