@@ -95,8 +95,9 @@ def test_events_csv_has_a_column_per_eval_label(served: ThreadedFake) -> None:
     for row, span in zip(rows, wire, strict=True):
         assert row["start_ns"] == str(span["start_ns"])
         for label, value in scores(span).items():
-            expected = "" if value is None else f"{value:.4g}"
+            expected = "" if value is None else repr(value)
             assert row[f"eval:{label}"] == expected
+            assert value is None or float(row[f"eval:{label}"]) == value  # exact, not rounded
         if not span["eval_metrics"]:
             assert all(row[c] == "" for c in row if c.startswith("eval:"))
 
@@ -106,7 +107,7 @@ def test_events_table_shows_id_status_duration_and_evals(served: ThreadedFake) -
     result = events_cli(fake)
     assert result.returncode == 0, result.stderr
     header, *lines = result.stdout.splitlines()
-    assert header.split() == ["SPAN_ID", "STATUS", "DURATION", "EVALS"]
+    assert header.split() == ["ID", "STATUS", "DURATION", "EVALS"]
     wire = wire_spans(fake)
     assert [line.split()[0] for line in lines] == [s["span_id"] for s in wire]
     first = lines[0].split()
@@ -136,10 +137,15 @@ def test_events_unknown_experiment_exits_1_and_bad_ids_exit_2(served: ThreadedFa
     missing = run_cli("experiments", "events", "no-such-run", "--base-url", fake.url, env=env)
     assert_clean_failure(missing, 1)
     assert "HTTP 404" in missing.stderr
+    assert "hint: check the id you gave" in missing.stderr
     before = len(fake.requests)
-    bad = run_cli("experiments", "events", "a/b", "--base-url", fake.url, env=env)
-    assert_clean_failure(bad, 2)
-    assert "experiment_id" in bad.stderr
+    for output in ("table", "json", "csv"):
+        bad = run_cli(
+            "experiments", "events", "a/b", "--base-url", fake.url, "--format", output, env=env
+        )
+        assert_clean_failure(bad, 2)
+        assert "experiment_id" in bad.stderr
+        assert bad.stdout == ""  # no header, no "[": the id was refused before anything
     size = run_cli("experiments", "events", "x", "--page-size", "0", env=env)
     assert_clean_failure(size, 2)
     assert len(fake.requests) == before

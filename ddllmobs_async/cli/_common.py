@@ -33,7 +33,7 @@ PROJECT_ID_ENV = "DD_LLMOBS_PROJECT_ID"
 _HINTS = {
     401: "check the application key (DD_APP_KEY or --app-key)",
     403: "check the API key (DD_API_KEY or --api-key) and that --site is your Datadog site",
-    404: "check --site / --base-url",
+    404: "check the id you gave (nothing has that id), then --site / --base-url",
 }
 
 

@@ -40,7 +40,7 @@ SPAN_CSV_FIELDS = (
     "tags",
 )
 EVAL_COLUMN_PREFIX = "eval:"
-_TABLE = (("SPAN_ID", 20), ("STATUS", 7), ("DURATION", 9), ("EVALS", None))
+_TABLE = (("ID", 20), ("STATUS", 7), ("DURATION", 9), ("EVALS", None))
 
 
 def span_record(span: ExperimentSpan) -> dict[str, Any]:
@@ -49,15 +49,14 @@ def span_record(span: ExperimentSpan) -> dict[str, Any]:
 
 
 def eval_text(metric: EvalMetric) -> str:
-    """An eval's value as text: JSON for objects and booleans, ``-`` when absent."""
+    """An eval's value for the table: numbers to four digits, JSON for objects and booleans,
+    ``-`` when absent."""
     value = metric.value
     if value is None:
         return "-"
-    if isinstance(value, str):
-        return value
     if isinstance(value, float):
         return f"{value:.4g}"
-    return dumps(value)
+    return _cell(value)
 
 
 def _cell(value: Any) -> str:
@@ -69,7 +68,7 @@ def _cell(value: Any) -> str:
 
 
 class SpanTableWriter(Writer):
-    """Fixed-width ``SPAN_ID STATUS DURATION EVALS`` rows, printed as pages arrive."""
+    """Fixed-width ``ID STATUS DURATION EVALS`` rows (the span id), printed as pages arrive."""
 
     def begin(self) -> None:
         self.out.write(_table_line([name for name, _ in _TABLE]))
@@ -108,7 +107,7 @@ class SpanCsvWriter(Writer):
             for metric in span.eval_metrics:
                 label = metric.label or ""
                 self._labels.setdefault(label)
-                evals.setdefault(label, "" if metric.value is None else eval_text(metric))
+                evals.setdefault(label, _cell(metric.value))  # exact: CSV is data
             self._rows.append((_span_cells(span), evals))
 
     def end(self) -> None:

@@ -49,7 +49,8 @@ async def stream_pages(
     On an API failure the rows written so far stay written, the error goes to stderr with
     the cursor to resume from (unless rerunning would fail the same way), and the status is
     1. On Ctrl-C the resume cursor is printed too (when there is one), and the
-    interruption goes on (exit 130).
+    interruption goes on (exit 130). An argument the listing refuses (``ValueError``, before
+    any request) prints nothing on stdout: not even a header.
 
     Args:
         pages: The listing's pages.
@@ -62,10 +63,13 @@ async def stream_pages(
     """
     progress = Progress(stderr, noun=noun)
     resume = cursor
-    writer.begin()
+    begun = refused = False
     try:
         async with aclosing(pages):
             async for page in pages:
+                if not begun:
+                    writer.begin()
+                    begun = True
                 progress.clear()
                 rows = items(page)
                 writer.write(rows)
@@ -86,9 +90,15 @@ async def stream_pages(
                 flush=True,
             )
         raise
+    except ValueError:
+        refused = True
+        raise
     finally:
         progress.clear()
-        writer.end()
+        if not refused:
+            if not begun:
+                writer.begin()
+            writer.end()
     return EXIT_OK
 
 
