@@ -49,8 +49,7 @@ def span_record(span: ExperimentSpan) -> dict[str, Any]:
 
 
 def eval_text(metric: EvalMetric) -> str:
-    """An eval's value for the table: numbers to four digits, JSON for objects and booleans,
-    ``-`` when absent."""
+    """An eval's value for the table: four digits, JSON for objects, ``-`` when absent."""
     value = metric.value
     if value is None:
         return "-"
