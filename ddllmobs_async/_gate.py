@@ -234,7 +234,21 @@ class RateLimitGate:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Serve waiting requests in order while slots are free; schedule the next look."""
+        """Serve waiting requests in order while slots are free; schedule the next look.
+
+        It also runs from a timer, where an exception would only be logged: a failure fails
+        the waiting calls instead of leaving them asleep.
+        """
+        try:
+            self._serve_waiters()
+        except Exception as error:
+            self._forget_window()
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(error)
+
+    def _serve_waiters(self) -> None:
         if not self._waiters:
             return
         now = _now()

@@ -17,6 +17,9 @@ import attrs
 # A reset above this is a Unix timestamp, not a number of seconds (2001-09-09 in seconds).
 _EPOCH_SECONDS_THRESHOLD = 1e9
 _EPOCH_MILLIS_THRESHOLD = 1e12
+# Datadog's periods are whole seconds; one under a millisecond is noise, not a window (and
+# dividing elapsed time by it overflows).
+_MIN_PERIOD = 1e-3
 
 
 @attrs.frozen(kw_only=True)
@@ -70,7 +73,7 @@ def read_headers(headers: Mapping[str, str], now: float | None = None) -> Readin
         return None
     return Reading(
         None if limit is None or limit < 1 else int(limit),  # a limit <= 0 tells nothing
-        None if period is None or period <= 0 else period,
+        None if period is None or period < _MIN_PERIOD else period,
         None if remaining is None else max(0, int(remaining)),
         None if reset is None else seconds_until_reset(reset, now=now),
         headers.get("x-ratelimit-name"),
@@ -103,12 +106,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # "-0000" or asctime form: HTTP dates are always GMT
+            when = when.replace(tzinfo=timezone.utc)
+        at = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):  # e.g. a twenty-digit year
         return None
-    if when.tzinfo is None:  # "-0000" or asctime form: HTTP dates are always GMT
-        when = when.replace(tzinfo=timezone.utc)
     wall = time.time() if now is None else now
-    return max(0.0, when.timestamp() - wall)
+    return max(0.0, at - wall)
 
 
 def server_wait(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

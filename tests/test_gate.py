@@ -167,3 +167,23 @@ async def test_late_answer_from_an_older_window_is_ignored() -> None:
     for _ in range(9):
         assert await gate.acquire() == 0.0
     gate.close()
+
+
+class _BrokenGate(RateLimitGate):
+    """A gate whose window arithmetic fails once a window is known (a bug stand-in)."""
+
+    def _take(self, now: float) -> float | None:
+        if self._reset_at is not None:
+            raise OverflowError("window arithmetic")
+        return super()._take(now)
+
+
+async def test_a_failure_while_serving_waiters_fails_them_instead_of_leaving_them_asleep() -> None:
+    gate = _BrokenGate(max_wait=60)
+    await gate.acquire()
+    waiting = [await held(gate) for _ in range(2)]
+    gate.observe(window_headers(limit=3, period=1, remaining=2, reset=1.0), status=200)
+    for task in waiting:
+        with pytest.raises(OverflowError):
+            await asyncio.wait_for(task, 1)
+    assert await asyncio.wait_for(gate.acquire(), 1) == 0.0  # the window was forgotten: a probe

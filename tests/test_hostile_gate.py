@@ -67,6 +67,20 @@ async def test_headerless_answers_after_a_window_refill_do_not_wedge_the_gate() 
     assert len(server.requests) == 5
 
 
+@pytest.mark.parametrize("period", ["5e-324", "1e-300", "0.0001"])
+async def test_a_vanishing_period_does_not_wedge_the_gate(period: str) -> None:
+    # Elapsed time divided by 5e-324 is infinite: the window roll raised in the gate's
+    # timer and the calls waiting there were never woken.
+    spent = Reply(200, aggregate(), rate_limit(limit=1, remaining=0, reset=0.05, period=period))
+    async with serving([spent, OK, OK, OK], retry_policy=policy()) as (server, client):
+        await client.aggregate(QUERY)
+        async with asyncio.timeout(2):
+            async with asyncio.TaskGroup() as calls:
+                for _ in range(3):
+                    calls.create_task(client.aggregate(QUERY))
+    assert len(server.requests) == 4
+
+
 @pytest.mark.parametrize("limit", ["0", "-1", "-1000"])
 async def test_a_limit_of_zero_or_less_is_treated_as_unknown(limit: str) -> None:
     zero_window = Reply(200, aggregate(), rate_limit(limit=limit, remaining=0, reset=0.05))

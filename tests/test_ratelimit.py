@@ -70,6 +70,7 @@ def test_reset_reads_epoch_values_as_epochs(raw: float, expected: float) -> None
         ("Fri Jan 15 08:00:10 2027", 10.0),  # asctime form, always GMT
         ("soon", None),
         ("-3", 0.0),
+        ("Fri, 31 Dec 99999999999999999999 23:59:59 GMT", None),  # overflows: not a date
     ],
 )
 def test_retry_after_seconds_and_http_dates(value: str, expected: float | None) -> None:
@@ -80,6 +81,12 @@ def test_retry_after_seconds_and_http_dates(value: str, expected: float | None) 
 @pytest.mark.parametrize("limit", ["0", "-5"])
 def test_a_limit_of_zero_or_less_is_unknown(limit: str) -> None:
     info = parse_rate_limit(headers(x_ratelimit_limit=limit, x_ratelimit_remaining="3"))
+    assert info == RateLimitInfo(remaining=3)
+
+
+@pytest.mark.parametrize("period", ["0", "-1", "5e-324", "0.0009"])
+def test_a_period_under_a_millisecond_is_unknown(period: str) -> None:
+    info = parse_rate_limit(headers(x_ratelimit_period=period, x_ratelimit_remaining="3"))
     assert info == RateLimitInfo(remaining=3)
 
 
