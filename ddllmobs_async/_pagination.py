@@ -116,26 +116,32 @@ async def iter_pages(
         bodies = read_ahead(bodies, ahead, spawn)
     previous_keys: frozenset[Hashable] = frozenset()
     empty_in_a_row = 0
+    resume_at = cursor  # where the pages not yet delivered begin
     async with aclosing(bodies):
-        async for page_cursor, body, after, fetched in bodies:
-            page = await _structure_in_steps(source, shape, body, page_cursor, fetched)
-            del body
-            page, previous_keys = _drop_repeated(page, shape, previous_keys)
-            count = len(shape.items(page))
-            if wanted.remaining is not None:
-                page = _truncate(page, shape, wanted.remaining)
-            wanted.consumed(fetched, count)
-            empty_in_a_row = 0 if count else empty_in_a_row + 1
-            yield page
-            del page  # not held while the next page is fetched: one page alive, not two
-            if after is None or wanted.remaining == 0:
-                return
-            if empty_in_a_row > max_empty_pages:
-                raise _stream_error(
-                    f"sent {empty_in_a_row} empty pages in a row "
-                    f"(max_empty_pages={max_empty_pages})",
-                    page_cursor,
-                )
+        try:
+            async for page_cursor, body, after, fetched in bodies:
+                page = await _structure_page(source, shape, body, page_cursor, fetched)
+                del body
+                page, previous_keys = _drop_repeated(page, shape, previous_keys)
+                count = len(shape.items(page))
+                if wanted.remaining is not None:
+                    page = _truncate(page, shape, wanted.remaining)
+                wanted.consumed(fetched, count)
+                empty_in_a_row = 0 if count else empty_in_a_row + 1
+                yield page
+                del page  # not held while the next page is fetched: one page alive, not two
+                resume_at = after
+                if after is None or wanted.remaining == 0:
+                    return
+                if empty_in_a_row > max_empty_pages:
+                    raise _stream_error(
+                        f"sent {empty_in_a_row} empty pages in a row "
+                        f"(max_empty_pages={max_empty_pages})",
+                        page_cursor,
+                    )
+        except ReadAheadStopped as error:
+            error.cursor = resume_at
+            raise
 
 
 # A page is structured in this many steps at most, each in its own turn of the event loop:
@@ -143,6 +149,17 @@ async def iter_pages(
 # than decoding it did (the floor any client has). Measured in bench "loop stall".
 _STRUCTURE_STEPS = 4
 _ITEMS_PER_STEP_AT_LEAST = 50
+
+
+async def _structure_page(
+    source: PageSource[P], shape: PageShape[P, Any], body: Any, cursor: str | None, count: int
+) -> P:
+    """The page's model; a body that does not fit it fails with the cursor that fetched it."""
+    try:
+        return await _structure_in_steps(source, shape, body, cursor, count)
+    except LLMObsError as error:
+        error.cursor = cursor
+        raise
 
 
 async def _structure_in_steps(
@@ -170,12 +187,12 @@ async def _follow_cursors(
         limit = await wanted.next_limit(page_size)
         try:
             body = await source.fetch_body(cursor, limit)
+            after = next_cursor(body) if isinstance(body, dict) else None
         except LLMObsError as error:
             error.cursor = cursor
             raise
         fetched = source.count(body)
         wanted.in_transit += fetched
-        after = next_cursor(body) if isinstance(body, dict) else None
         yield cursor, body, after, fetched
         del body
         if after is None:
@@ -298,11 +315,15 @@ async def _stop(task: asyncio.Task[None]) -> bool:
     return interrupted
 
 
+class ReadAheadStopped(LLMObsError):
+    """The task reading pages ahead was stopped from outside the stream (``client.close()``)."""
+
+
 def _why_it_stopped(task: asyncio.Task[None]) -> BaseException:
     if task.cancelled():
-        return RuntimeError(
+        return ReadAheadStopped(
             "the task reading pages ahead was cancelled from outside the stream "
-            "(by client.close()?)"
+            "(by client.close()?); resume with the error's cursor"
         )
     error = task.exception()
     return error if error is not None else RuntimeError("the page read-ahead ended early")

@@ -163,3 +163,35 @@ async def test_overlapping_pages_are_deduplicated_with_prefetch() -> None:
     async with serving(Pages(OVERLAP), retry_policy=FAST) as (_server, client):
         found = await collect(client.list_experiments(project_id="p1", prefetch=2))
     assert ids_of(found) == ["e1", "e2", "e3", "e4"]
+
+
+# --- a later page the client cannot read ----------------------------------------------------
+
+UNREADABLE_PAGES = {
+    "id not a string": b'{"data": [{"id": 5, "type": "experiments", "attributes": {}}]}',
+    "meta.after not a string": b'{"data": [], "meta": {"after": 7}}',
+    "a list, not an object": b"[]",
+    "not JSON": b"{oops",
+}
+
+
+@pytest.mark.parametrize("prefetch", [0, 1])
+@pytest.mark.parametrize("unreadable", UNREADABLE_PAGES.values(), ids=UNREADABLE_PAGES.keys())
+async def test_an_unreadable_later_page_fails_with_its_cursor(
+    unreadable: bytes, prefetch: int
+) -> None:
+    def answer(request: Request) -> Reply:
+        if request.param("page[cursor]") is None:
+            return Reply(200, page(["e1", "e2"], "A"))
+        return Reply(200, unreadable)
+
+    found: list[dd.Experiment] = []
+    async with serving(answer, retry_policy=FAST) as (server, client):
+        stream = client.list_experiments(project_id="p1", prefetch=prefetch)
+        with pytest.raises(dd.ResponseValidationError) as caught:
+            await collect(stream, into=found)
+        assert ids_of(found) == ["e1", "e2"]
+        assert caught.value.cursor == "A"  # resuming there neither skips nor repeats
+        with pytest.raises(dd.ResponseValidationError):
+            await collect(client.list_experiments(project_id="p1", cursor=caught.value.cursor))
+        assert [r.param("page[cursor]") for r in server.requests] == [None, "A", "A"]

@@ -214,8 +214,30 @@ async def test_a_read_ahead_cancelled_from_outside_fails_the_stream_instead_of_h
         await asyncio.sleep(0)
         (producer,) = client_tasks()
         producer.cancel()
-        with pytest.raises(RuntimeError, match="cancelled from outside the stream"):
+        with pytest.raises(dd.LLMObsError, match="cancelled from outside the stream"):
             await asyncio.wait_for(anext(stream), 5)
+
+
+async def test_a_stream_whose_read_ahead_was_closed_says_where_to_resume(
+    fake: FakeLLMObs, client: dd.LLMObsClient
+) -> None:
+    fake.inject(Fault.delay(0.001), Fault.delay(10), endpoint="experiments")  # page 2 hangs
+    pages = client.list_experiment_pages(project_id=fake.project_id, page_size=5, prefetch=1)
+    async with aclosing(pages):
+        first = await anext(pages)
+        await settle(fake, 2)
+        await client.close()  # stops the read-ahead task in the middle of page 2
+        with pytest.raises(dd.LLMObsError, match="cancelled from outside") as caught:
+            await asyncio.wait_for(anext(pages), 5)
+    assert first.next_cursor is not None
+    assert caught.value.cursor == first.next_cursor
+    rest = [
+        e.id
+        async for e in client.list_experiments(
+            project_id=fake.project_id, page_size=5, cursor=caught.value.cursor
+        )
+    ]
+    assert [e.id for e in first.experiments] + rest == live_ids(fake)
 
 
 def test_an_unclosed_prefetching_stream_ends_quietly_with_its_loop() -> None:
