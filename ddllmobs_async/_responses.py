@@ -6,6 +6,8 @@ import gc
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from multidict import CIMultiDict
+
 from ddllmobs_async._converters.errors import structure_error_details
 from ddllmobs_async._json import decode_json, loads_or_none
 from ddllmobs_async._ratelimit import parse_rate_limit, server_wait
@@ -26,6 +28,28 @@ class Answer(NamedTuple):
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+REDACTED = "<redacted>"
+
+
+def without_secrets(answer: Answer, secrets: tuple[str, ...]) -> Answer:
+    """The answer with every occurrence of ``secrets`` in its body and header values replaced
+    by ``<redacted>``: a gateway that echoes the request must not put our keys into the
+    error raised for its answer."""
+    body = answer.body
+    for secret in secrets:
+        body = body.replace(secret.encode(), REDACTED.encode())
+    headers = answer.headers
+    if any(secret in value for value in headers.values() for secret in secrets):
+        headers = CIMultiDict((name, _redact(value, secrets)) for name, value in headers.items())
+    return Answer(answer.status, headers, body)
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def decoded_body(answer: Answer, *, method: str, path: str) -> Any:

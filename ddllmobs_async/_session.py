@@ -19,7 +19,7 @@ import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._gate import RateLimitGate, WaitTooLong
-from ddllmobs_async._responses import Answer, decoded_body, gc_paused
+from ddllmobs_async._responses import Answer, decoded_body, gc_paused, without_secrets
 from ddllmobs_async._retry import (
     RetryEvent,
     RetryPolicy,
@@ -71,6 +71,7 @@ class SessionManager:
             "User-Agent": USER_AGENT,
         }
         self._json_headers = {**self._headers, **_JSON_CONTENT}
+        self._secrets = tuple(key for key in (api_key, app_key) if key)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
@@ -118,6 +119,8 @@ class SessionManager:
         while True:
             try:
                 answer = await self._send(method, path, params, payload, retry=failures > 0)
+                if not 200 <= answer.status < 300:  # its body and headers go into the error
+                    answer = without_secrets(answer, self._secrets)
                 data = decoded_body(answer, method=method, path=path)
             except LLMObsError as error:
                 failures += 1

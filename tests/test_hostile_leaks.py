@@ -322,6 +322,25 @@ async def test_no_key_is_reachable_from_any_error(scenario: str) -> None:
     assert_no_key_reachable(caught.value)
 
 
+@pytest.mark.parametrize("status", [400, 403, 429, 500, 502])
+async def test_a_server_echoing_the_keys_does_not_put_them_into_the_error(status: int) -> None:
+    def echo(request: Request) -> Reply:
+        sent = {name: request.headers[name] for name in ("dd-api-key", "dd-application-key")}
+        body = json.dumps({"errors": [{"title": "echo", "detail": json.dumps(sent)}]}).encode()
+        return Reply(status, body, {"X-Echo": f"key={sent['dd-api-key']}", "Retry-After": "0"})
+
+    retry = dd.RetryPolicy(max_retries=1, initial_delay=0.01, max_delay=0.01)
+    async with serving(echo, retry_policy=retry, timeout=1) as (server, client):
+        with pytest.raises(dd.APIError) as caught:
+            async with asyncio.timeout(3):
+                await client.aggregate(QUERY)
+    assert caught.value.status == status
+    assert server.requests[0].headers["dd-api-key"] == API_KEY
+    assert "<redacted>" in caught.value.body.decode()  # the echo is kept, the keys are not
+    assert caught.value.headers["X-Echo"] == "key=<redacted>"
+    assert_no_key_reachable(caught.value)
+
+
 async def test_no_key_is_reachable_from_a_refused_connection() -> None:
     async with RawServer() as server:
         url = server.url  # closed on the way out: nothing listens there any more
