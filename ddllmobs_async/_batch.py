@@ -37,11 +37,11 @@ def unique_ids(ids: Iterable[str], argument: str = "ids") -> list[str]:
     """Validated ids, duplicates dropped, first-seen order kept."""
     if isinstance(ids, str):
         ids = [ids]
-    result = list(dict.fromkeys(ids))
-    for value in result:
+    values = list(ids)
+    for value in values:
         if not isinstance(value, str) or not value:
             raise ValueError(f"{argument} must contain non-empty strings, got {value!r}")
-    return result
+    return list(dict.fromkeys(values))
 
 
 def check_plain_id(argument: str, value: object) -> None:

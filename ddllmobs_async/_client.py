@@ -91,6 +91,10 @@ class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, Proj
             raise TypeError(f"max_empty_pages must be an int, got {max_empty_pages!r}")
         if max_empty_pages < 0:
             raise ValueError(f"max_empty_pages must be >= 0, got {max_empty_pages}")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
         if session is not None and session.closed:
             raise ValueError("session is closed: pass an open aiohttp.ClientSession")
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
@@ -164,7 +168,9 @@ def resolve_endpoint(*, site: str | None, base_url: str | None) -> tuple[str | N
     if site is not None and base_url is not None:
         raise ValueError("pass either site= or base_url=, not both")
     if base_url is None and site is None:
-        base_url = next((os.environ[n] for n in const.BASE_URL_ENVS if os.environ.get(n)), None)
+        variable = next((n for n in const.BASE_URL_ENVS if os.environ.get(n)), None)
+        if variable is not None:
+            return None, check_base_url(os.environ[variable], argument=variable)
     if base_url is not None:
         return None, check_base_url(base_url)
     name = resolve_site(site)
@@ -191,14 +197,16 @@ def _resolve_keys(api_key: str | None, app_key: str | None) -> tuple[str, str]:
     found: list[str] = []
     missing: list[str] = []
     for argument, value, env_names in wanted:
+        source = argument
         if value is None:
-            value = next((os.environ[n] for n in env_names if os.environ.get(n)), None)
+            source = next((n for n in env_names if os.environ.get(n)), argument)
+            value = os.environ.get(source)
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{argument} must be a string")
         if not value:
             missing.append(f"{argument}= (or set {' or '.join(env_names)})")
         else:
-            check_key(argument, value)
+            check_key(source, value)
         found.append(value or "")
     if missing:
         raise ValueError("missing Datadog keys: pass " + " and ".join(missing))

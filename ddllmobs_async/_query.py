@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -88,7 +89,9 @@ def encode_metadata(metadata: Mapping[str, Any] | str) -> str:
     """A metadata mapping as the compact JSON object string the API expects."""
     if isinstance(metadata, str):
         try:
-            decoded = json.loads(metadata, parse_constant=_reject_constant)
+            decoded = json.loads(
+                metadata, parse_constant=_reject_constant, parse_float=_finite_float
+            )
         except ValueError:
             decoded = None
         if not isinstance(decoded, dict):
@@ -108,6 +111,13 @@ def encode_metadata(metadata: Mapping[str, Any] | str) -> str:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999 overflows to infinity
+        raise ValueError(f"{text} is not a finite number")
+    return number
 
 
 def add_text(params: list[tuple[str, str]], key: str, argument: str, value: str | None) -> None:

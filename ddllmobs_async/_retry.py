@@ -9,6 +9,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import attrs
 import backoff
@@ -67,7 +68,18 @@ def _check_non_negative(instance: object, attribute: attrs.Attribute[float], val
 
 
 def _to_statuses(statuses: Iterable[int]) -> frozenset[int]:
-    return frozenset(statuses)
+    if isinstance(statuses, int | str | bytes) or not isinstance(statuses, Iterable):
+        raise TypeError(f"retry_statuses must be a collection of ints, got {statuses!r}")
+    found = frozenset(statuses)
+    for status in found:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"retry_statuses must hold HTTP statuses (100-599), got {status!r}")
+    return found
+
+
+def _check_hook(policy: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"on_retry must be a callable or None, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -100,7 +112,9 @@ class RetryPolicy:
         default=DEFAULT_RATE_LIMIT_JITTER, validator=_check_non_negative
     )
     retry_statuses: frozenset[int] = attrs.field(default=RETRYABLE_STATUSES, converter=_to_statuses)
-    on_retry: Callable[[RetryEvent], None] | None = attrs.field(default=None, eq=False)
+    on_retry: Callable[[RetryEvent], None] | None = attrs.field(
+        default=None, eq=False, validator=_check_hook
+    )
 
     @max_retries.validator
     def _check_max_retries(self, attribute: attrs.Attribute[int], value: int) -> None:

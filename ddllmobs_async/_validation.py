@@ -35,23 +35,32 @@ def check_key(argument: str, value: str) -> None:
         raise ValueError(f"{argument} contains control characters (\\r, \\n, \\0...)")
 
 
-def check_base_url(base_url: str) -> str:
-    """An http(s) root URL without credentials; plain http only for loopback hosts."""
+def check_base_url(base_url: str, *, argument: str = "base_url") -> str:
+    """An http(s) root URL without credentials; plain http only for loopback hosts.
+
+    ``argument`` names where the value came from in errors (an environment variable).
+    """
     if not isinstance(base_url, str):
-        raise TypeError(f"base_url must be a string, got {type(base_url).__name__}")
+        raise TypeError(f"{argument} must be a string, got {type(base_url).__name__}")
     if "\\" in base_url or any(ord(char) < 0x21 for char in base_url):
-        raise ValueError("base_url must not contain backslashes, spaces or control characters")
+        raise ValueError(f"{argument} must not contain backslashes, spaces or control characters")
     parts = urlsplit(base_url)
-    if "@" in parts.netloc:
+    if "@" in base_url:  # also "https:user:pw@host", whose netloc is empty: never echoed
         raise ValueError(
-            "base_url must not contain user info (user:password@): keys go in headers only"
+            f"{argument} must not contain user info (user:password@): keys go in headers only"
         )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        raise ValueError(f"{argument} must be an http(s) URL, got {base_url!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError("base_url must use https (plain http is only allowed for loopback hosts)")
+        raise ValueError(
+            f"{argument} must use https (plain http is only allowed for loopback hosts)"
+        )
     if parts.query or parts.fragment:
-        raise ValueError("base_url must not have a query string or fragment")
+        raise ValueError(f"{argument} must not have a query string or fragment")
+    try:
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError:
+        raise ValueError(f"{argument} has an invalid port, got {base_url!r}") from None
     return base_url.rstrip("/")
 
 

@@ -85,6 +85,8 @@ def test_a_key_with_control_characters_from_the_environment_is_rejected(
         "https://user:s3cr3t-pw@api.datadoghq.com",
         "https://user@api.datadoghq.com",
         "https://:s3cr3t-pw@api.datadoghq.com",
+        "https:s3cr3t-pw@api.datadoghq.com",  # no "//": the user info is not in a netloc
+        "https:user:s3cr3t-pw@api.datadoghq.com",
     ],
 )
 def test_base_url_with_user_info_is_rejected_without_echoing_the_password(url: str) -> None:
@@ -111,12 +113,17 @@ def test_base_url_with_a_backslash_is_rejected(url: str) -> None:
 
 @pytest.mark.parametrize(
     "metadata",
-    [{"x": math.nan}, {"x": math.inf}, {"x": [1, -math.inf]}, {"x": {"y": math.nan}}],
-    ids=["nan", "inf", "nested-list", "nested-dict"],
+    [
+        {"x": math.nan},
+        {"x": math.inf},
+        {"x": [1, -math.inf]},
+        {"x": {"y": math.nan}},
+        '{"x": 1e999}',  # a JSON string whose number overflows to infinity
+        '{"x": [-1e400]}',
+    ],
+    ids=["nan", "inf", "nested-list", "nested-dict", "string-overflow", "string-nested"],
 )
-async def test_metadata_with_nan_or_infinity_is_rejected(
-    server: RawServer, metadata: dict[str, Any]
-) -> None:
+async def test_metadata_with_nan_or_infinity_is_rejected(server: RawServer, metadata: Any) -> None:
     async with dd.LLMObsClient(API_KEY, APP_KEY, base_url=server.url) as client:
         stream = client.list_experiments(project_id="p1", metadata=metadata)
         async with aclosing(stream):
@@ -225,3 +232,80 @@ def test_time_points_before_1970_are_rejected(start: datetime | int, end: dateti
 def test_the_epoch_itself_is_accepted() -> None:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert dd.TimeRange(epoch, epoch + timedelta(hours=1)).start == epoch
+
+
+# --- arguments of the wrong kind name themselves ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "argument"),
+    [
+        ({"retry_statuses": {"x"}}, "retry_statuses"),
+        ({"retry_statuses": 429}, "retry_statuses"),
+        ({"retry_statuses": "429"}, "retry_statuses"),
+        ({"retry_statuses": {True}}, "retry_statuses"),
+        ({"retry_statuses": {1000}}, "retry_statuses"),
+        ({"on_retry": 5}, "on_retry"),
+    ],
+)
+def test_retry_policy_names_a_bad_argument(options: dict[str, Any], argument: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=argument):
+        dd.RetryPolicy(**options)
+    assert dd.RetryPolicy(retry_statuses=[429, 503]).retry_statuses == {429, 503}
+
+
+def test_a_session_that_is_not_an_aiohttp_session_is_refused() -> None:
+    with pytest.raises(TypeError, match="session"):
+        dd.LLMObsClient(API_KEY, APP_KEY, base_url="http://127.0.0.1:1", session="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ids", [[["e1"]], [{"e": 1}], ["e1", 5]])
+async def test_get_experiments_names_ids_that_are_not_strings(server: RawServer, ids: Any) -> None:
+    async with dd.LLMObsClient(API_KEY, APP_KEY, base_url=server.url) as client:
+        with pytest.raises(ValueError, match="ids"):
+            await client.get_experiments(ids, project_id="p1")
+
+
+@pytest.mark.parametrize(
+    ("duration", "error"),
+    [(-1, TypeError), ("1h", TypeError), (timedelta.max, ValueError), (timedelta(-1), ValueError)],
+)
+def test_time_range_last_names_a_bad_duration(duration: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="duration"):
+        dd.TimeRange.last(duration)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1]:-1"]
+)
+def test_base_url_with_an_invalid_port_is_refused_at_construction(url: str) -> None:
+    with pytest.raises(ValueError, match="base_url has an invalid port"):
+        dd.LLMObsClient(API_KEY, APP_KEY, base_url=url)
+
+
+@pytest.mark.parametrize("variable", ["DD_LLMOBS_BASE_URL", "DDLLMOBS_BASE_URL"])
+def test_a_bad_base_url_from_the_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.delenv("DD_LLMOBS_BASE_URL", raising=False)
+    monkeypatch.setenv(variable, "ftp://127.0.0.1:1")
+    with pytest.raises(ValueError, match=f"^{variable} must be an http"):
+        dd.LLMObsClient(API_KEY, APP_KEY)
+
+
+@pytest.mark.parametrize(
+    ("variable", "argument"), [("DD_API_KEY", "api_key"), ("DD_APP_KEY", "app_key")]
+)
+def test_a_bad_key_from_the_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, argument: str
+) -> None:
+    monkeypatch.setenv("DD_API_KEY", API_KEY)
+    monkeypatch.setenv("DD_APP_KEY", APP_KEY)
+    monkeypatch.setenv(variable, "abc\r\ndef")
+    with pytest.raises(ValueError, match=f"^{variable} contains control characters"):
+        dd.LLMObsClient(base_url="http://127.0.0.1:1")
+    with pytest.raises(ValueError, match=f"^{argument} contains control characters"):
+        dd.LLMObsClient(
+            **{"api_key": API_KEY, "app_key": APP_KEY, argument: "x\ny"},
+            base_url="http://127.0.0.1:1",
+        )

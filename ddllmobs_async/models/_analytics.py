@@ -55,10 +55,16 @@ class TimeRange:
 
         Example: ``TimeRange.last(timedelta(hours=1))``.
         """
+        if not isinstance(duration, timedelta):
+            raise TypeError(f"TimeRange.last: duration must be a timedelta, got {duration!r}")
         if duration < timedelta(0):
             raise ValueError("TimeRange.last: duration must not be negative")
         end = now or datetime.now(timezone.utc)
-        return cls(start=end - duration, end=end)
+        try:
+            start = end - duration
+        except OverflowError:
+            raise ValueError(f"TimeRange.last: duration {duration} reaches before year 1") from None
+        return cls(start=start, end=end)
 
 
 def _nonempty_str(name: str, value: object) -> str:
