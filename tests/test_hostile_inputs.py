@@ -304,8 +304,6 @@ def test_a_bad_key_from_the_environment_names_the_variable(
     monkeypatch.setenv(variable, "abc\r\ndef")
     with pytest.raises(ValueError, match=f"^{variable} contains control characters"):
         dd.LLMObsClient(base_url="http://127.0.0.1:1")
+    keys: dict[str, Any] = {"api_key": API_KEY, "app_key": APP_KEY, argument: "x\ny"}
     with pytest.raises(ValueError, match=f"^{argument} contains control characters"):
-        dd.LLMObsClient(
-            **{"api_key": API_KEY, "app_key": APP_KEY, argument: "x\ny"},
-            base_url="http://127.0.0.1:1",
-        )
+        dd.LLMObsClient(**keys, base_url="http://127.0.0.1:1")
