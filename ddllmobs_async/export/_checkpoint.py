@@ -94,8 +94,12 @@ def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> None:
 def replace_atomically(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` so a reader sees the old file or the new, never half."""
     partial = temporary(path)
-    partial.write_bytes(content)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(content)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def resumable(
@@ -114,7 +118,9 @@ def resumable(
         return None
     checkpoint = read_checkpoint(directory)
     if checkpoint is None:
-        if any(directory.iterdir()):
+        # A crash while the first checkpoint was written leaves only its temporary file.
+        unfinished = temporary(directory / CHECKPOINT_NAME).name
+        if any(path.name != unfinished for path in directory.iterdir()):
             raise FileExistsError(
                 f"{directory} is not empty and holds no export checkpoint ({CHECKPOINT_NAME}); "
                 "export into a new or empty directory, or pass overwrite=True to replace it"
@@ -130,16 +136,22 @@ def resumable(
 
 
 def start_afresh(directory: Path, folders: Iterable[str], checkpoint: Checkpoint) -> None:
-    """Empty ``directory`` (everything in it is deleted) and write the first checkpoint."""
+    """Empty ``directory`` (everything in it is deleted) and write the first checkpoint.
+
+    The checkpoint lands before any folder is made: a crash in between leaves a directory
+    that holds an export checkpoint, or nothing but the checkpoint's temporary file, and
+    either is resumed or started afresh by the next call.
+    """
     if directory.exists():
         for path in directory.iterdir():
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(directory, checkpoint)
     for folder in folders:
         (directory / folder).mkdir(parents=True, exist_ok=True)
-    write_checkpoint(directory, checkpoint)
 
 
 def remove_leftovers(directory: Path, folders: Iterable[str], next_file: int) -> None:

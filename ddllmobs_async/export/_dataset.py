@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from os import PathLike
 from pathlib import Path
@@ -91,6 +91,7 @@ async def export_experiments(
     """
     _check_arguments(pages_per_file, filters)
     prefetch = filters.pop("prefetch", 1)
+    filters = _materialised(filters)  # read twice: for the checkpoint and by the listing
 
     def open_pages(cursor: str | None) -> AsyncGenerator[ExperimentPage]:
         return client.list_experiment_pages(cursor=cursor, prefetch=prefetch, **filters)
@@ -241,6 +242,9 @@ async def _run(
                     counts.file_pages = counts.file_rows = 0
                 if progress is not None:
                     progress(counts.summary())
+        if counts.pages == 0:  # the listing matched nothing without a request (``ids=[]``)
+            write = functools.partial(_write_empty, job, directory, previous, files, checkpoint)
+            counts.files += await in_thread(write)
     finally:
         files.discard()
     return counts.summary()
@@ -274,6 +278,17 @@ def _prepare(job: _Job[Any], directory: Path, previous: Checkpoint | None) -> No
         job.summary.load(directory)
 
 
+def _write_empty(
+    job: _Job[Any], directory: Path, previous: Checkpoint | None, files: PartFiles, at: Checkpoint
+) -> int:
+    """What a single empty page would have written: empty files and a complete checkpoint."""
+    _prepare(job, directory, previous)
+    files.write(
+        at.next_file, {folder: schema.empty_table() for folder, schema in job.schemas.items()}
+    )
+    return _commit(job, directory, files, at.advanced(cursor=None, pages=0, rows=0))
+
+
 def _commit(job: _Job[Any], directory: Path, files: PartFiles, checkpoint: Checkpoint) -> int:
     """Publish the files, then the checkpoint that counts them (in a worker thread)."""
     published = files.publish()
@@ -293,6 +308,16 @@ def _without_defaults(client: LLMObsClient, filters: Mapping[str, Any]) -> dict[
         name: value
         for name, value in filters.items()
         if name not in defaults or value != defaults[name].default
+    }
+
+
+def _materialised(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """The filters with iterables (``ids=iter(...)``) read once into lists."""
+    return {
+        name: list(value)
+        if isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping)
+        else value
+        for name, value in filters.items()
     }
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import attrs
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class ExportSummary:
     """What one call of :func:`export_experiments` or :func:`export_experiment_events` did.
 
     Counts are this call's: an export resumed from its checkpoint counts only what it added.
+    Built positionally in this order, ``ExportSummary(rows, files, pages, seconds,
+    resumed_from)``, or by keyword.
 
     Attributes:
         rows: Rows written (experiments, or spans for an events export).

@@ -108,10 +108,14 @@ class PartFiles:
 def write_file(path: Path, table: pa.Table) -> None:
     """Write ``table`` as one Parquet file, through a temporary file renamed into place."""
     partial = temporary(path)
-    pq.write_table(
-        table,
-        str(partial),
-        row_group_size=max(table.num_rows, 1),
-        use_dictionary=_dictionary_columns(table.schema),
-    )
-    os.replace(partial, path)
+    try:
+        pq.write_table(
+            table,
+            str(partial),
+            row_group_size=max(table.num_rows, 1),
+            use_dictionary=_dictionary_columns(table.schema),
+        )
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
