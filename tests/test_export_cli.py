@@ -167,3 +167,76 @@ def test_ctrl_c_mid_export_then_resume(served: ThreadedFake, tmp_path: Path) -> 
                        "--resume")  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert parts(out)["id"].to_pylist() == [e["id"] for e in visible(fake)]
+
+
+WITHOUT_PYARROW = (
+    "import sys; sys.modules['pyarrow'] = None; from ddllmobs_async.cli import main; "
+    "sys.argv[0] = 'ddllmobs'; sys.exit(main())"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["experiments", "list", "--project-id", "p"],
+        ["experiments", "events", "an-experiment"],
+        ["aggregate", "--metric", "count", "--group-by", "label"],
+    ],
+)
+def test_parquet_without_pyarrow_is_a_usage_error_naming_the_extra(
+    served: ThreadedFake, tmp_path: Path, command: list[str]
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PYARROW, *command, "--base-url", fake.url,
+         "--format", "parquet", "--output", str(out)],
+        env=fake_env(fake), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert_clean_failure(result, 2)
+    assert result.stderr.strip().splitlines() == [
+        "ddllmobs: error: ddllmobs_async.export needs pyarrow: install the arrow extra, "
+        "pip install 'ddllmobs-async[arrow]'"
+    ]
+    assert fake.requests == [] and not out.exists()
+
+
+def test_outputs_that_cannot_be_written_are_one_line_usage_errors(
+    served: ThreadedFake, tmp_path: Path
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    listed = list_cli(fake, "--format", "parquet", "--output", str(a_file))
+    assert_clean_failure(listed, 2)
+    assert listed.stderr.splitlines() == [
+        f"ddllmobs: error: --output {a_file} is a file: name a directory for the dataset"
+    ]
+    assert a_file.read_text() == "mine"
+    query = ("--metric", "count", "--group-by", "label", "--format", "parquet", "--output")
+    missing = aggregate_cli(fake, *query, str(tmp_path / "no-such" / "x.parquet"))
+    assert_clean_failure(missing, 2)
+    assert "no directory" in missing.stderr and len(missing.stderr.splitlines()) == 1
+    directory = aggregate_cli(fake, *query, str(tmp_path))
+    assert_clean_failure(directory, 2)
+    assert "is a directory" in directory.stderr and len(directory.stderr.splitlines()) == 1
+    assert fake.requests == []  # refused before any request
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_an_unknown_experiment_offers_no_resume_when_nothing_was_written(
+    served: ThreadedFake, tmp_path: Path
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    out = tmp_path / "events"
+    result = run_cli(
+        "experiments", "events", "no-such", "--base-url", fake.url,
+        "--format", "parquet", "--output", str(out), env=fake_env(fake),
+    )  # fmt: skip
+    assert_clean_failure(result, 1)
+    assert "HTTP 404" in result.stderr
+    assert "--resume" not in result.stderr and "written" not in result.stderr
+    assert not out.exists()

@@ -52,11 +52,20 @@ def parquet_output(args: argparse.Namespace, *, unsupported: tuple[str, ...] = (
         return None
     if args.output is None:
         raise UsageError("--format parquet needs --output")
+    _require_pyarrow()  # before any request
     for option in unsupported:
         if getattr(args, option.lstrip("-").replace("-", "_"), None) is not None:
             raise UsageError(f"{option} does not apply to --format parquet (see --resume)")
     output = Path(args.output)
-    if hasattr(args, "resume") and (output / CHECKPOINT_NAME).is_file() and not resume:
+    if not hasattr(args, "resume"):  # one file
+        if output.is_dir():
+            raise UsageError(f"--output {output} is a directory: name the file to write")
+        if not output.parent.is_dir():
+            raise UsageError(f"--output {output}: no directory {output.parent}")
+        return output
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {output} is a file: name a directory for the dataset")
+    if (output / CHECKPOINT_NAME).is_file() and not resume:
         raise UsageError(
             f"{output} holds an export checkpoint: pass --resume to continue it, "
             "or choose another --output"
@@ -68,6 +77,7 @@ async def export_experiments(
     client: LLMObsClient, output: Path, filters: dict[str, Any], *, stderr: TextIO = sys.stderr
 ) -> int:
     """``ddllmobs experiments list --format parquet``."""
+    _require_pyarrow()
     from ddllmobs_async.export._dataset import export_experiments as export
 
     return await _run(
@@ -87,6 +97,7 @@ async def export_events(
     stderr: TextIO = sys.stderr,
 ) -> int:
     """``ddllmobs experiments events ID --format parquet``."""
+    _require_pyarrow()
     from ddllmobs_async.export._dataset import export_experiment_events as export
 
     return await _run(
@@ -107,13 +118,15 @@ def write_buckets(
     from ddllmobs_async.export._tables import buckets_table
     from ddllmobs_async.export._writer import write_file
 
-    write_file(output, buckets_table(result, query))
+    try:
+        write_file(output, buckets_table(result, query))
+    except OSError as error:
+        raise UsageError(f"cannot write --output {output}: {error.strerror or error}") from None
     print(f"{plural(len(result.buckets), 'bucket')} written to {output}", file=stderr)
     return EXIT_OK
 
 
 async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
-    _require_pyarrow()
     progress = Progress(stderr, noun=noun)
     counted = 0
 
@@ -125,20 +138,22 @@ async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
 
     try:
         summary: ExportSummary = await start(on_page)
-    except FileExistsError as error:
+    except (FileExistsError, NotADirectoryError) as error:
         raise UsageError(str(error)) from None
     except LLMObsError as error:
         progress.clear()
         report_api_error(error, stderr)
-        print(_resume_hint(output), file=stderr)
+        if _resumable(output):
+            print(_resume_hint(output), file=stderr)
         return EXIT_API_ERROR
     except (asyncio.CancelledError, KeyboardInterrupt):
         progress.clear()
-        print(f"interrupted; {_resume_hint(output)}", file=stderr)
+        hint = _resume_hint(output) if _resumable(output) else "nothing was written"
+        print(f"interrupted; {hint}", file=stderr)
         raise
     finally:
         progress.clear()
-    if summary.pages == 0:
+    if summary.pages == 0 and summary.files == 0:
         print(f"{output} already holds the complete export", file=stderr)
     else:
         print(
@@ -147,6 +162,11 @@ async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
             file=stderr,
         )
     return EXIT_OK
+
+
+def _resumable(output: Path) -> bool:
+    """Whether an export wrote its checkpoint in ``output`` (this run or an earlier one)."""
+    return (output / CHECKPOINT_NAME).is_file()
 
 
 def _resume_hint(output: Path) -> str:
