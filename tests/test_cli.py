@@ -12,10 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -673,6 +675,41 @@ def test_fake_server_serves_the_other_commands_until_sigterm() -> None:
     finally:
         stderr = stop(process)
     assert "Stopped after 2 requests." in stderr
+
+
+@pytest.mark.parametrize(("end", "tail"), [("empty", '"after":""'), ("no-meta", None)])
+def test_fake_server_serves_the_chosen_end_of_pages_and_summary_placement(
+    end: str, tail: str | None
+) -> None:
+    process = start_fake_server(
+        "--experiments", "3", "--events-end", end, "--summary-pages", "first"
+    )
+    try:
+        settings = read_exports(process)
+        env = clean_env(**settings)
+        listed = run_cli("experiments", "list", "--format", "jsonl", "--limit", "1", env=env)
+        experiment = json.loads(listed.stdout)["id"]
+        url = f"{settings['DD_LLMOBS_BASE_URL']}/api/v2/llm-obs/v3/experiments/{experiment}/events"
+        headers = {
+            "DD-API-KEY": settings["DD_API_KEY"],
+            "DD-APPLICATION-KEY": settings["DD_APP_KEY"],
+        }
+        bodies, cursor = [], None
+        while True:
+            query = {"page[limit]": "2"} | ({"page[cursor]": cursor} if cursor else {})
+            request = urllib.request.Request(f"{url}?{urlencode(query)}", headers=headers)
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+                bodies.append(json.loads(answer.read()))
+            cursor = (bodies[-1].get("meta") or {}).get("after")
+            if not cursor:
+                break
+    finally:
+        stop(process)
+    assert len(bodies) > 1
+    last = bodies[-1]
+    assert ("meta" not in last) if tail is None else (last["meta"] == {"after": ""})
+    summaries = [b["data"]["attributes"]["summary_metrics"] for b in bodies]
+    assert summaries[0] and not any(summaries[1:])
 
 
 def test_fake_server_announces_the_listed_experiments_apart_from_deleted_ones() -> None:

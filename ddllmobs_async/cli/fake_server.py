@@ -73,6 +73,19 @@ def register(commands: Subcommands) -> None:
         metavar="SECONDS",
         help="delay every answer (default: 0)",
     )
+    parser.add_argument(
+        "--events-end",
+        choices=("null", "empty", "no-meta"),
+        default="null",
+        help='how the last page of an experiment\'s events ends: "after": null, "after": "" '
+        "or no meta at all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--summary-pages",
+        choices=("every", "first", "last"),
+        default="every",
+        help="which events pages carry the summary metrics (default: %(default)s)",
+    )
     parser.set_defaults(handler=serve_fake)
 
 
@@ -104,6 +117,8 @@ async def serve_fake(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         latency=args.latency,
         now=args.now,
+        events_end=args.events_end,
+        summary_pages=args.summary_pages,
     )
     env_file: Path | None = args.env_file
     _remove(env_file)  # a stale file must not look like this server's
