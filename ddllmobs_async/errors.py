@@ -51,9 +51,11 @@ class LLMObsError(Exception):
     """Base class of every error raised by ddllmobs_async.
 
     Attributes:
-        cursor: Set on errors raised by ``list_experiments`` / ``list_experiment_pages``:
-            the cursor of the page that failed (``None`` for the first page). Pass it back
-            as ``cursor=`` to resume the stream exactly there.
+        cursor: Set on errors raised by a listing (``list_experiments``,
+            ``list_experiment_events``, ``list_projects`` and their page forms): the cursor
+            of the page that failed, whether its request failed or its content could not be
+            read (``None`` for the first page). Pass it back as ``cursor=`` to resume the
+            stream exactly there.
     """
 
     cursor: str | None = None

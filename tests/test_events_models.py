@@ -427,3 +427,26 @@ def test_fast_path_and_cattrs_path_agree(span: dict[str, Any]) -> None:
     except dd.ResponseValidationError:
         detailed = None
     assert fast == detailed
+
+
+def test_results_and_projects_build_in_the_order_the_contract_writes_them() -> None:
+    span = dd.ExperimentSpan(span_id="s1")
+    summary = dd.EvalMetric(id="m1", label="acc", metric_type="score", score_value=0.5)
+    results = dd.ExperimentResults("exp-1", [span], [summary])
+    assert (results.experiment_id, results.spans, results.summary_metrics) == (
+        "exp-1",
+        [span],
+        [summary],
+    )
+    assert results == dd.ExperimentResults(
+        experiment_id="exp-1", spans=[span], summary_metrics=[summary]
+    )
+    created = datetime(2026, 1, 2, tzinfo=UTC)
+    project = dd.Project("p1", "support-bot", "the bot", created, None)
+    assert (project.id, project.name, project.description, project.created_at) == (
+        "p1",
+        "support-bot",
+        "the bot",
+        created,
+    )
+    assert project.updated_at is None

@@ -157,7 +157,7 @@ class ExperimentEventsPage:
     cursor: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class ExperimentResults:
     """Everything one experiment produced (:meth:`LLMObsClient.get_experiment_results`).
 

@@ -7,10 +7,11 @@ from datetime import datetime
 import attrs
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class Project:
     """One LLM Observability project (the ``project_id`` experiments belong to).
 
+    ``Project(id, name, description, created_at, updated_at)``, positionally or by name.
     Timestamps are timezone-aware UTC datetimes. ``description`` may be ``None`` or ``""``.
     """
 

@@ -26,7 +26,8 @@ class RecordedRequest:
         status: Status code the fake answered; ``None`` if it dropped the connection or
             is still answering.
         fault: :attr:`Fault.name` of the injected fault applied, or ``None``.
-        endpoint: ``"experiments"``, ``"analytics"`` or ``None`` for any other path.
+        endpoint: ``"experiments"``, ``"analytics"``, ``"events"``, ``"projects"`` or
+            ``None`` for any other path.
     """
 
     method: str

@@ -59,10 +59,12 @@ class FakeLLMObs:
     """A fake Datadog LLM Observability API served by aiohttp on a local port.
 
     It implements ``GET /api/v2/llm-obs/v1/experiments`` (filters, keyset pagination with
-    opaque base64 cursors) and ``POST /api/v2/llm-obs/v1/experimentation/analytics``
-    (aggregation over eval events), checks ``DD-API-KEY`` / ``DD-APPLICATION-KEY``, sends
-    Datadog's ``x-ratelimit-*`` headers on every response, can enforce a real rate limit,
-    and serves injected faults. Every request is recorded in :attr:`requests`.
+    opaque base64 cursors), ``POST /api/v2/llm-obs/v1/experimentation/analytics``
+    (aggregation over eval events), ``GET /api/v2/llm-obs/v3/experiments/{id}/events`` and
+    ``GET /api/v2/llm-obs/v1/projects`` (see below), checks ``DD-API-KEY`` /
+    ``DD-APPLICATION-KEY``, sends Datadog's ``x-ratelimit-*`` headers on every response,
+    can enforce a real rate limit, and serves injected faults. Every request is recorded in
+    :attr:`requests`.
 
     Example:
         ```python
