@@ -67,7 +67,9 @@ async def reader(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
 
 
 def test_the_page_has_the_blocks_tested_here() -> None:
-    assert list(blocks()) == ["dataframes.py", "nightly_export.py", "duckdb_queries.py"]
+    assert list(blocks()) == [
+        "dataframes.py", "exact_columns.py", "nightly_export.py", "duckdb_queries.py",
+    ]  # fmt: skip
 
 
 async def test_dataframes(reader: FakeLLMObs) -> None:
@@ -83,6 +85,17 @@ async def test_dataframes(reader: FakeLLMObs) -> None:
     assert errors == f"errors: {failed} of {len(spans)}"
     analytics = {e["experiment_id"] for e in reader.eval_events}
     assert scored == f"{len(analytics)} experiments scored"
+
+
+async def test_exact_columns(reader: FakeLLMObs) -> None:
+    stdout = await asyncio.to_thread(run, blocks()["exact_columns.py"], "exact_columns.py")
+    model, models, lossy, exact, equal = stdout.splitlines()
+    configs = [e["attributes"]["config"] for e in live(reader)[:5]]
+    assert model == configs[0]["model"]
+    assert ast.literal_eval(models) == [config.get("model") for config in configs]
+    assert lossy == "float64"  # what the page warns about
+    assert exact == "int64[pyarrow] int64[pyarrow]"
+    assert equal == "True"
 
 
 async def test_nightly_export_resumes_after_a_failure(reader: FakeLLMObs, tmp_path: Path) -> None:
