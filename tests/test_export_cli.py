@@ -240,3 +240,18 @@ def test_an_unknown_experiment_offers_no_resume_when_nothing_was_written(
     assert "HTTP 404" in result.stderr
     assert "--resume" not in result.stderr and "written" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "read_ahead"), [([], 1), (["--prefetch", "0"], 0), (["--prefetch", "3"], 3)]
+)
+def test_parquet_exports_read_one_page_ahead_unless_prefetch_says_otherwise(
+    given: list[str], read_ahead: int
+) -> None:
+    from ddllmobs_async.cli import build_parser
+    from ddllmobs_async.cli.experiments import export_prefetch
+
+    args = build_parser().parse_args(["experiments", "list", "--format", "parquet", *given])
+    assert export_prefetch(args.prefetch) == read_ahead
+    plain = build_parser().parse_args(["experiments", "list", *given])
+    assert (plain.prefetch or 0) == (0 if not given else read_ahead)

@@ -22,7 +22,7 @@ from ddllmobs_async.cli.events import add_events_parser
 from ddllmobs_async.export import _cli as parquet
 from ddllmobs_async.models import ExperimentPage
 
-__all__ = ["register", "stream_experiments"]
+__all__ = ["export_prefetch", "register", "stream_experiments"]
 
 
 def register(commands: Subcommands) -> None:
@@ -75,9 +75,9 @@ def _add_list_parser(commands: Subcommands) -> None:
     paging.add_argument(
         "--prefetch",
         type=_args.non_negative_int,
-        default=0,
         metavar="N",
-        help="fetch up to N pages ahead while earlier ones are written (default: 0)",
+        help="fetch up to N pages ahead while earlier ones are written (default: 0; 1 with "
+        "--format parquet)",
     )
     paging.add_argument(
         "--format",
@@ -112,10 +112,10 @@ async def _list_experiments(args: argparse.Namespace) -> int:
     async with make_client(args) as client:
         if output is not None:
             return await parquet.export_experiments(
-                client, output, {**filters, "prefetch": args.prefetch or 1}
+                client, output, {**filters, "prefetch": export_prefetch(args.prefetch)}
             )
         pages = client.list_experiment_pages(
-            **filters, cursor=args.cursor, max_items=args.limit, prefetch=args.prefetch
+            **filters, cursor=args.cursor, max_items=args.limit, prefetch=args.prefetch or 0
         )
         writer = _output.experiment_writer(args.format, sys.stdout)
         return await stream_experiments(pages, writer, cursor=args.cursor)
@@ -138,3 +138,8 @@ async def stream_experiments(
         cursor=cursor,
         stderr=stderr or sys.stderr,
     )
+
+
+def export_prefetch(given: int | None) -> int:
+    """Pages an export reads ahead: 1 unless ``--prefetch`` says otherwise (0 included)."""
+    return 1 if given is None else given
