@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ddllmobs_async._constants import IDS_PER_REQUEST
 from ddllmobs_async.errors import LLMObsError
@@ -54,23 +54,34 @@ def check_plain_id(argument: str, value: object) -> None:
 
 async def run_all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """Await ``coroutines`` concurrently; results in order. The first failure cancels the
-    rest, and is raised itself once they have all ended."""
-    pending = list(coroutines)
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(coroutine) for coroutine in pending]
-    except BaseExceptionGroup as failures:
-        first = _first_error(failures)
-    else:
-        return [task.result() for task in tasks]
-    raise first
+    rest, and is raised itself once they have all ended.
 
+    A failure is not left to the ``TaskGroup``: Python 3.11's group then ignores a
+    cancellation of the caller arriving while it winds down, and raises the failure instead.
+    Here the group only ever sees cancelled children, so the caller's cancellation wins.
+    """
+    failures: list[Exception] = []
+    tasks: list[asyncio.Task[T | None]] = []
 
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
+    async def first_failure_stops_the_rest(coroutine: Coroutine[Any, Any, T]) -> T | None:
+        try:
+            return await coroutine
+        except Exception as error:
+            failures.append(error)
+            current = asyncio.current_task()
+            for task in tasks:
+                if task is not current:
+                    task.cancel()
+            return None
+        finally:
+            coroutine.close()  # one cancelled before it started is closed, not left unawaited
+
+    async with asyncio.TaskGroup() as group:
+        for coroutine in coroutines:
+            tasks.append(group.create_task(first_failure_stops_the_rest(coroutine)))
+    if failures:
+        raise failures[0]
+    return [cast(T, task.result()) for task in tasks]
 
 
 async def get_experiments(ids: Sequence[str], list_chunk: ListChunk) -> ExperimentLookup:

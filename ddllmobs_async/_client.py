@@ -157,8 +157,10 @@ class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, Proj
     async def close(self) -> None:
         """Stop the client's background work and close its connection pool.
 
-        After it returns, nothing the client started sends a request. A ``session=`` passed
-        in is left open. The client stays usable: a later call opens a new pool.
+        After it returns, nothing the client started sends a request: calls still in
+        progress (waiting their turn or in flight) fail with :class:`APIConnectionError`
+        instead of reopening the pool. A ``session=`` passed in is left open. The client
+        stays usable: a call made later opens a new pool.
         """
         await self._session.close()
 

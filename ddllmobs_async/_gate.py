@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ddllmobs_async._ratelimit import RateLimitInfo, Reading, info_of, read_headers, server_wait
 
@@ -132,11 +132,17 @@ class RateLimitGate:
         self._waiters.clear()
         self._in_flight = 0
 
-    def close(self) -> None:
-        """Cancel the wake-up timer, if any: nothing of the gate stays scheduled."""
+    def close(self, error: Callable[[], Exception] | None = None) -> None:
+        """Cancel the wake-up timer, if any: nothing of the gate stays scheduled. With
+        ``error``, the requests waiting for their turn fail, each with a new ``error()``."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if error is not None:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(error())
 
     # --- state changes ----------------------------------------------------------------
 

@@ -86,6 +86,7 @@ class SessionManager:
         self.policy = policy
         self.gate = RateLimitGate(max_wait=policy.max_rate_limit_wait)
         self.total_wait = 0.0  # seconds spent in retry sleeps and at the gate
+        self._closes = 0  # close() calls so far: a call started before one fails, not reopens
 
     def __repr__(self) -> str:
         return f"SessionManager(base_url={self._base_url!r})"
@@ -116,15 +117,19 @@ class SessionManager:
         """
         schedule: Iterator[float] | None = None
         failures = 0
+        opened = self._closes
         while True:
             try:
-                answer = await self._send(method, path, params, payload, retry=failures > 0)
+                self._check_open(opened, method, path)
+                answer = await self._send(
+                    method, path, params, payload, retry=failures > 0, opened=opened
+                )
                 if not 200 <= answer.status < 300:  # its body and headers go into the error
                     answer = without_secrets(answer, self._secrets)
                 data = decoded_body(answer, method=method, path=path)
             except LLMObsError as error:
                 failures += 1
-                if not should_retry(error, failures, self.policy):
+                if not should_retry(error, failures, self.policy) or self._closes != opened:
                     raise
                 schedule = schedule or self.policy.backoff_delays()
                 wait = retry_delay(error, schedule, self.policy, self._rng)
@@ -152,6 +157,7 @@ class SessionManager:
         payload: bytes | None,
         *,
         retry: bool,
+        opened: int,
     ) -> Answer:
         """One attempt: concurrency bound, rate-limit gate, send, read the whole answer."""
         session = self._client_session()  # first: it may renew the semaphore for a new loop
@@ -160,6 +166,7 @@ class SessionManager:
             sent_at = asyncio.get_running_loop().time()
             answered = False
             try:
+                self._check_open(opened, method, path)  # close() may have run while we waited
                 answer = await self._exchange(session, method, path, params, payload)
                 self.gate.observe(answer.headers, status=answer.status, sent_at=sent_at)
                 answered = True
@@ -167,6 +174,11 @@ class SessionManager:
             finally:
                 if not answered:
                     self.gate.abandon()
+
+    def _check_open(self, opened: int, method: str, path: str) -> None:
+        """A call started before :meth:`close` ends there, instead of opening a new pool."""
+        if self._closes != opened:
+            raise APIConnectionError(f"{method} {path}: the client was closed during the call")
 
     async def _pass_gate(self, method: str, path: str, *, retry: bool) -> None:
         try:
@@ -291,9 +303,12 @@ class SessionManager:
     async def close(self) -> None:
         """Stop the client's background tasks, then close the session if it is ours.
 
-        After this returns, nothing the client started sends a request; a later call opens a
-        new session.
+        After this returns, nothing the client started sends a request: calls still in
+        progress fail with :class:`APIConnectionError` (they never reopen the pool); a call
+        made later opens a new session.
         """
+        self._closes += 1
+        self.gate.close(lambda: APIConnectionError("the client was closed during the call"))
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
