@@ -57,7 +57,8 @@ class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, Proj
         session: An open ``aiohttp.ClientSession`` to use as-is; the client never closes it.
         retry_policy: Full control over retries and rate-limit waits.
         max_empty_pages: A stream fails with :class:`ResponseValidationError` after more
-            empty pages than this in a row (each carrying a new cursor).
+            pages than this in a row with nothing new (each carrying a new cursor): empty,
+            or holding only items the stream already delivered.
         max_response_bytes: Largest decoded body accepted; a larger one fails the call with
             :class:`ResponseTooLargeError` (not retried).
 

@@ -6,7 +6,8 @@ caller opted into reading ahead (:func:`read_ahead`). A failure carries the curs
 that failed, so a job can resume exactly there.
 
 Whatever the server says, a stream ends: a cursor seen before in the same stream, or more
-than ``max_empty_pages`` empty pages in a row, fail it with :class:`ResponseValidationError`.
+than ``max_empty_pages`` pages in a row with nothing new (empty, or only items already
+delivered), fail it with :class:`ResponseValidationError`.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ async def iter_pages(
     bodies = _follow_cursors(source, wanted, page_size=page_size, cursor=cursor)
     if ahead:
         bodies = read_ahead(bodies, ahead, spawn)
-    previous_keys: frozenset[Hashable] = frozenset()
+    seen = _SeenItems(shape)
     empty_in_a_row = 0
     resume_at = cursor  # where the pages not yet delivered begin
     async with aclosing(bodies):
@@ -122,7 +123,7 @@ async def iter_pages(
             async for page_cursor, body, after, fetched in bodies:
                 page = await _structure_page(source, shape, body, page_cursor, fetched)
                 del body
-                page, previous_keys = _drop_repeated(page, shape, previous_keys)
+                page = seen.drop_repeated(page)
                 count = len(shape.items(page))
                 if wanted.remaining is not None:
                     page = _truncate(page, shape, wanted.remaining)
@@ -135,7 +136,8 @@ async def iter_pages(
                     return
                 if empty_in_a_row > max_empty_pages:
                     raise _stream_error(
-                        f"sent {empty_in_a_row} empty pages in a row "
+                        f"sent {empty_in_a_row} pages in a row that were empty or held only items "
+                        "already delivered "
                         f"(max_empty_pages={max_empty_pages})",
                         page_cursor,
                     )
@@ -212,18 +214,37 @@ def _stream_error(problem: str, cursor: str | None) -> ResponseValidationError:
     return error
 
 
-def _drop_repeated(
-    page: P, shape: PageShape[P, Any], previous_keys: frozenset[Hashable]
-) -> tuple[P, frozenset[Hashable]]:
-    """Drop the items the page before already had (overlapping pages); remember this page's."""
-    if shape.key is None:
-        return page, previous_keys
-    items = shape.items(page)
-    keys = frozenset(shape.key(item) for item in items)
-    if previous_keys.isdisjoint(keys):
-        return page, keys
-    fresh = [item for item in items if shape.key(item) not in previous_keys]
-    return shape.with_items(page, fresh), keys
+class _SeenItems(Generic[P]):
+    """What the stream delivered, to drop what the server sends again.
+
+    Items of the page before are dropped one by one (a list that moved under the cursor
+    overlaps it). A page whose items all came, as a whole page, earlier in the stream is
+    dropped whole: a server going round with fresh cursors. For that, a fingerprint of each
+    page is kept (its size and the hash of its item keys), not the keys themselves.
+    """
+
+    def __init__(self, shape: PageShape[P, Any]) -> None:
+        self._shape = shape
+        self._previous_keys: frozenset[Hashable] = frozenset()
+        self._pages: set[tuple[int, int]] = set()
+
+    def drop_repeated(self, page: P) -> P:
+        shape = self._shape
+        if shape.key is None:
+            return page
+        items = shape.items(page)
+        keys = frozenset(shape.key(item) for item in items)
+        previous_keys, self._previous_keys = self._previous_keys, keys
+        if keys:
+            fingerprint = (len(keys), hash(keys))
+            if fingerprint in self._pages:
+                return shape.with_items(page, [])
+            self._pages.add(fingerprint)
+        if previous_keys.isdisjoint(keys):
+            return page
+        return shape.with_items(
+            page, [item for item in items if shape.key(item) not in previous_keys]
+        )
 
 
 def _truncate(page: P, shape: PageShape[P, Any], remaining: int) -> P:

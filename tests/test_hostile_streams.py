@@ -12,6 +12,8 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ddllmobs_async as dd
 from tests.raw_servers import Reply, Request, page, serving
@@ -163,6 +165,54 @@ async def test_overlapping_pages_are_deduplicated_with_prefetch() -> None:
     async with serving(Pages(OVERLAP), retry_policy=FAST) as (_server, client):
         found = await collect(client.list_experiments(project_id="p1", prefetch=2))
     assert ids_of(found) == ["e1", "e2", "e3", "e4"]
+
+
+class FreshCursorCycle:
+    """Serves ``pages`` round and round for ever, every answer with a cursor never used before."""
+
+    def __init__(self, pages: list[list[str]]) -> None:
+        self.pages = pages
+        self.asked = 0
+
+    def __call__(self, request: Request) -> Reply:
+        ids = self.pages[self.asked % len(self.pages)]
+        self.asked += 1
+        return Reply(200, page(ids, after=f"c{self.asked}"))
+
+
+@pytest.mark.parametrize("prefetch", [0, 1])
+async def test_pages_sent_again_with_fresh_cursors_end_the_stream(prefetch: int) -> None:
+    server_pages = FreshCursorCycle([["e1", "e2"], ["e3"]])  # no cursor ever repeats
+    found: list[dd.Experiment] = []
+    async with serving(server_pages, retry_policy=FAST, max_empty_pages=3) as (_server, client):
+        stream = client.list_experiments(project_id="p1", prefetch=prefetch)
+        with pytest.raises(dd.ResponseValidationError, match="already delivered") as caught:
+            await collect(stream, into=found)
+    assert ids_of(found) == ["e1", "e2", "e3"]  # each once: the repeated pages were dropped
+    repeats_read = 3 + 1  # max_empty_pages, then the one that ends it
+    assert server_pages.asked - prefetch <= 2 + repeats_read <= server_pages.asked
+    assert caught.value.cursor == f"c{2 + repeats_read - 1}"  # the page that said so
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["e1", "e2", "e3", "e4", "e5"]), min_size=1, unique=True),
+        min_size=1,
+        max_size=5,
+    )
+)
+async def test_any_cycle_of_pages_ends_after_one_round_and_max_empty_pages(
+    cycle: list[list[str]],
+) -> None:
+    server_pages = FreshCursorCycle(cycle)
+    found: list[dd.Experiment] = []
+    async with serving(server_pages, retry_policy=FAST, max_empty_pages=2) as (_server, client):
+        with pytest.raises(dd.ResponseValidationError):
+            await collect(client.list_experiments(project_id="p1"), into=found)
+    # from the second round on, every page was sent before, whole: nothing new
+    assert server_pages.asked <= len(cycle) + 2 + 1
+    assert len(found) <= sum(len(ids) for ids in cycle)
 
 
 # --- a later page the client cannot read ----------------------------------------------------

@@ -111,7 +111,7 @@ async def test_a_cursor_seen_before_fails_the_stream(
 async def test_empty_pages_in_a_row_end_the_stream_even_with_max_items() -> None:
     endless = {None if i == 0 else str(i): ((), str(i + 1)) for i in range(50)}
     script = Script(endless)
-    with pytest.raises(dd.ResponseValidationError, match="empty pages") as info:
+    with pytest.raises(dd.ResponseValidationError, match="were empty") as info:
         await items(script, max_items=5, max_empty_pages=3)
     assert len(script.requests) == 4
     assert info.value.cursor == "3"
