@@ -38,6 +38,11 @@ class TimeRange:
     """Time window of an aggregate query: aware datetimes or epoch milliseconds.
 
     Sent as ``{"from": ms, "to": ms}``. ``start`` must not be after ``end``.
+
+    Attributes:
+        start: Start of the window, an aware datetime or epoch milliseconds (an int), not
+            before 1970; sent as ``from``.
+        end: End of the window, in the same forms; sent as ``to``.
     """
 
     start: datetime | int
@@ -79,6 +84,12 @@ class Compute:
 
     ``name`` is the alias the metric is reported under in :attr:`Bucket.metrics`; without it
     the metric's own name is used.
+
+    Attributes:
+        metric: The metric to compute, e.g. ``score_value`` (average score) or ``count``
+            (number of events); a non-empty string.
+        name: Alias of the result in :attr:`Bucket.metrics`; ``None`` to report it under
+            ``metric``.
     """
 
     metric: str
@@ -97,7 +108,11 @@ class Compute:
 
 @attrs.frozen
 class GroupBy:
-    """A field to group results by, e.g. ``GroupBy("span_id")``."""
+    """A field to group results by, e.g. ``GroupBy("span_id")``.
+
+    Attributes:
+        field: Name of the field, e.g. ``experiment_id`` or ``label``; a non-empty string.
+    """
 
     field: str
 
@@ -134,14 +149,20 @@ def _check_optional_int(name: str, value: object, minimum: int) -> None:
 class AggregateQuery:
     """An analytics aggregation over experimentation data.
 
-    Args:
-        compute: Metrics to compute (``Compute`` or a metric name); at least one.
-        indexes: Indexes to query, e.g. ``["experiment-evals"]``; at least one.
+    Each argument is kept as the attribute of the same name; ``compute``, ``indexes`` and
+    ``group_by`` accept one item or several and are stored as tuples.
+
+    Attributes:
+        compute: Metrics to compute, as a tuple of :class:`Compute` (pass ``Compute``
+            objects or metric names); at least one.
+        indexes: Indexes to query, e.g. ``("experiment-evals",)``; at least one.
         query: Search filter, e.g. ``"@experiment_id:3fd6b5e0-..."`` (``"*"`` for all).
-        group_by: Fields to group by (``GroupBy`` or a field name).
-        limit: Maximum number of buckets (1..2147483647).
-        dataset_version: Only data of this dataset version.
-        time: Only data in this :class:`TimeRange`.
+        group_by: Fields to group by, as a tuple of :class:`GroupBy` (pass ``GroupBy``
+            objects or field names); ``()`` for a single bucket.
+        limit: Maximum number of buckets (1..2147483647); ``None`` for the server's default.
+        dataset_version: Only data of this dataset version (>= 0); ``None`` for every
+            version.
+        time: Only data in this :class:`TimeRange`; ``None`` sends no time range.
     """
 
     compute: Sequence[Compute] = attrs.field(converter=_to_computes)
@@ -173,12 +194,19 @@ class Bucket:
 
     The server keys a metric by the compute's alias (``Compute.name``) or by the metric
     name; :meth:`value` reads either.
+
+    Attributes:
+        by: This bucket's value of each group-by field; ``{}`` for a query without
+            group_by.
+        metrics: The computed values, keyed by alias or metric name as the server chose; a
+            value may be ``None`` (kept as sent).
+        computes: The query's computes when the bucket came from
+            :meth:`LLMObsClient.aggregate` (else ``()``): they let :meth:`value` tell an
+            ambiguous metric-keyed answer from a plain one. Not compared by ``==``.
     """
 
     by: dict[str, Any]
     metrics: dict[str, Any]
-    #: The query's computes, when the bucket came from :meth:`LLMObsClient.aggregate`: they
-    #: let :meth:`value` tell an ambiguous metric-keyed answer from a plain one.
     computes: tuple[Compute, ...] = attrs.field(default=(), eq=False, repr=False)
 
     def value(self, compute: Compute | str) -> Any:

@@ -41,7 +41,13 @@ class Assessment(enum.StrEnum):
 
 @attrs.frozen(kw_only=True)
 class SpanError:
-    """The error recorded on a failed span."""
+    """The error recorded on a failed span.
+
+    Attributes:
+        type: Error type, e.g. the exception class; ``None`` when not sent.
+        message: Error message; ``None`` when not sent.
+        stack: Stack trace, as one string; ``None`` when not sent.
+    """
 
     type: str | None = None
     message: str | None = None
@@ -63,9 +69,30 @@ class EvalMetric:
     Span evals are in :attr:`ExperimentSpan.eval_metrics`, experiment-level ones in
     :attr:`ExperimentResults.summary_metrics`. Exactly one of the ``*_value`` fields is
     normally set, the one matching ``metric_type``; :attr:`value` reads it.
-    ``metric_source`` is ``"custom"`` for metrics you submitted and ``"summary"`` for
-    experiment-level ones. ``json_value`` is kept as sent (normally an object);
-    ``metadata`` is ``{}`` when absent or ``null``.
+    Every field is ``None`` (or empty) when the API leaves it out.
+
+    Attributes:
+        id: Identifier of this metric event.
+        label: The metric's name, e.g. ``faithfulness``.
+        metric_type: A :class:`MetricType`, or the plain string of a kind this library does
+            not know yet; says which ``*_value`` field is set.
+        score_value: The value when ``metric_type`` is ``score`` (a float).
+        categorical_value: The value when ``metric_type`` is ``categorical`` (a string).
+        boolean_value: The value when ``metric_type`` is ``boolean``.
+        json_value: The value when ``metric_type`` is ``json``: any JSON value, kept as
+            sent (normally an object).
+        assessment: An :class:`Assessment` (pass or fail), or the plain string of a value
+            this library does not know yet.
+        reasoning: Explanation of the value (e.g. an LLM judge's reasoning).
+        metric_source: Where the metric comes from, as sent: ``"custom"`` for metrics you
+            submitted, ``"summary"`` for experiment-level ones.
+        eval_source_type: Where the evaluation came from (a free string, as sent).
+        timestamp_ms: When the metric was recorded, in milliseconds since the Unix epoch.
+        span_id: The span the metric belongs to (usually ``None`` on summary metrics).
+        trace_id: The trace the metric belongs to (usually ``None`` on summary metrics).
+        tags: The metric's tags (strings); ``[]`` when absent.
+        metadata: Arbitrary metadata of the metric, any JSON object; ``{}`` when absent or
+            ``null``.
     """
 
     id: str | None = None
@@ -110,7 +137,34 @@ class ExperimentSpan:
     ``expected_output`` are any JSON value exactly as sent (``None`` when absent or
     ``null``), and ``error`` is set on failed spans. ``start_ns`` is an exact integer
     (nanoseconds since the Unix epoch, beyond float precision); ``duration_ns`` is a float
-    as the API sends it. ``parent_id`` is set on child spans.
+    as the API sends it. ``parent_id`` is set on child spans. Every field is ``None`` (or
+    empty) when the API leaves it out.
+
+    Attributes:
+        id: Identifier of the span as the API lists it (normally the same as ``span_id``).
+        span_id: The span's ID.
+        trace_id: The trace the span belongs to.
+        parent_id: The parent span's ID on a child span; ``None`` on a root span.
+        name: Span name.
+        status: A :class:`SpanStatus` (``ok`` or ``error``), or the plain string of a
+            status this library does not know yet.
+        start_ns: Start time in nanoseconds since the Unix epoch, an exact integer
+            (:attr:`start` gives it as a datetime).
+        duration_ns: Duration in nanoseconds, a float as the API sends it (``duration`` on
+            the wire).
+        dataset_record_id: The dataset record the span ran on.
+        tags: Span tags (``key:value`` strings); ``[]`` when absent.
+        metrics: Numeric span metrics by name (token counts, cost...); ``{}`` when absent.
+        input: The span's input (``meta.input``), any JSON value exactly as sent; ``None``
+            when absent or ``null``.
+        output: The span's output (``meta.output``), any JSON value exactly as sent;
+            ``None`` when absent or ``null``.
+        expected_output: The expected output evaluations compared against
+            (``meta.expected_output``), any JSON value exactly as sent; ``None`` when absent
+            or ``null``.
+        error: The error recorded on a failed span (``meta.error``); ``None`` otherwise.
+        eval_metrics: The evaluations attached to this span, in the order sent; ``[]``
+            when none.
     """
 
     id: str | None = None

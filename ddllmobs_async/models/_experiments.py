@@ -24,7 +24,15 @@ class ExperimentStatus(enum.StrEnum):
 
 @attrs.frozen(kw_only=True)
 class Author:
-    """The user who created an experiment (only with ``include_user_data=True``)."""
+    """The user who created an experiment (only with ``include_user_data=True``).
+
+    Attributes:
+        id: Unique identifier of the user; ``None`` when not sent.
+        name: Display name of the user; ``None`` when not sent.
+        handle: Username or handle of the user's Datadog account; ``None`` when not sent.
+        email: Email address of the user; ``None`` when not sent.
+        icon: URL of the user's icon; ``None`` when not sent.
+    """
 
     id: str | None = None
     name: str | None = None
@@ -39,6 +47,35 @@ class Experiment:
 
     Timestamps are timezone-aware UTC datetimes (Datadog's nanoseconds are truncated to
     microseconds). ``config`` and ``metadata`` are ``{}`` when the server sends ``null``.
+
+    Attributes:
+        id: Unique identifier of the experiment (a UUID string).
+        name: Name of this run, e.g. ``summarizer-8f4f78d``.
+        description: Free-text description; ``None`` or ``""`` when there is none.
+        project_id: The project the experiment belongs to.
+        dataset_id: The dataset the experiment ran on.
+        config: Configuration parameters of the run, any JSON object; ``{}`` when absent.
+        metadata: Arbitrary metadata of the run, any JSON object; ``{}`` when absent.
+        created_at: When the experiment was created (aware UTC datetime).
+        updated_at: When the experiment was last updated (aware UTC datetime).
+        dataset_version: Version of the dataset used; ``None`` when not sent.
+        dataset_name: Name of the dataset; ``None`` unless listed with
+            ``include_dataset_names=True``.
+        experiment: Logical experiment name shared by every run of the same pipeline;
+            ``None`` when not sent.
+        aggregate_data: Pre-computed aggregate metrics of the run (eval score
+            distributions, token costs, error rates), any JSON object as sent; ``None``
+            when absent.
+        author: The user who created the experiment; ``None`` unless listed with
+            ``include_user_data=True``.
+        status: An :class:`ExperimentStatus`, or the plain string of a status this library
+            does not know yet; ``None`` when not sent.
+        run_count: Expected number of runs of the experiment; ``None`` when not sent.
+        error: Why the experiment failed; ``None`` when it did not (or no reason is sent).
+        parent_experiment_id: The baseline experiment this one ran against; ``None`` if
+            there is none.
+        deleted_at: When the experiment was soft-deleted (aware UTC datetime); ``None``
+            unless it was.
     """
 
     id: str

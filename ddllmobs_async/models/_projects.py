@@ -13,6 +13,15 @@ class Project:
 
     ``Project(id, name, description, created_at, updated_at)``, positionally or by name.
     Timestamps are timezone-aware UTC datetimes. ``description`` may be ``None`` or ``""``.
+
+    Attributes:
+        id: Unique identifier of the project: the ``project_id`` of its experiments.
+        name: Project name.
+        description: Free-text description; ``None`` or ``""`` when there is none.
+        created_at: When the project was created (aware UTC datetime); ``None`` when not
+            sent.
+        updated_at: When the project was last updated (aware UTC datetime); ``None`` when
+            not sent.
     """
 
     id: str
