@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import nox
 
+# nox.project.dependency_groups (the pinned linters) needs 2025.2.9: the version .ci/run installs.
+nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False  # an interpreter that is not installed: skip
