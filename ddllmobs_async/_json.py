@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from ddllmobs_async._redaction import redact_bytes
 from ddllmobs_async.errors import ResponseValidationError
 
 JSONLoads = Callable[[bytes | str], Any]
@@ -47,16 +48,21 @@ def encode_body(obj: Any) -> bytes:
     return bytes(memoryview(encoded)) if JSON_BACKEND == "orjson" else encoded
 
 
-def decode_json(body: bytes, *, status: int | None = None) -> Any:
-    """Decode a response body; any failure is a :class:`ResponseValidationError`."""
+def decode_json(body: bytes, *, status: int | None = None, secrets: tuple[str, ...] = ()) -> Any:
+    """Decode a response body; any failure is a :class:`ResponseValidationError` quoting the
+    body's start (``secrets`` redacted first, so none is cut in half at its end)."""
     try:
         return loads(body)
     except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
-        snippet = body[:120].decode("utf-8", "replace").strip() or "(empty body)"
         reason = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
-        raise ResponseValidationError(
-            f"response body is {reason}: {snippet!r}", status=status
-        ) from err
+    # raised outside the except: the decoder's error, holding the whole body, is not chained
+    snippet = redact_bytes(body[: 120 + _longest(secrets)], secrets)[:120]
+    text = snippet.decode("utf-8", "replace").strip() or "(empty body)"
+    raise ResponseValidationError(f"response body is {reason}: {text!r}", status=status)
+
+
+def _longest(texts: tuple[str, ...]) -> int:
+    return max((len(text.encode()) for text in texts), default=0)
 
 
 def loads_or_none(body: bytes) -> Any:

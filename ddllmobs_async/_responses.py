@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 from ddllmobs_async._converters.errors import structure_error_details
 from ddllmobs_async._json import decode_json, loads_or_none
 from ddllmobs_async._ratelimit import parse_rate_limit, server_wait
+from ddllmobs_async._redaction import redact_bytes, redact_text
 from ddllmobs_async.errors import APIError, RateLimitError, error_class_for
 
 # Below this size a body decodes into a few dozen objects: pausing the GC costs more than
@@ -30,30 +31,22 @@ class Answer(NamedTuple):
     body: bytes
 
 
-REDACTED = "<redacted>"
-
-
 def without_secrets(answer: Answer, secrets: tuple[str, ...]) -> Answer:
     """The answer with every occurrence of ``secrets`` in its body and header values replaced
     by ``<redacted>``: a gateway that echoes the request must not put our keys into the
     error raised for its answer."""
-    body = answer.body
-    for secret in secrets:
-        body = body.replace(secret.encode(), REDACTED.encode())
     headers = answer.headers
     if any(secret in value for value in headers.values() for secret in secrets):
-        headers = CIMultiDict((name, _redact(value, secrets)) for name, value in headers.items())
-    return Answer(answer.status, headers, body)
+        headers = CIMultiDict(
+            (name, redact_text(value, secrets)) for name, value in headers.items()
+        )
+    return Answer(answer.status, headers, redact_bytes(answer.body, secrets))
 
 
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def decoded_body(answer: Answer, *, method: str, path: str) -> Any:
+def decoded_body(answer: Answer, *, method: str, path: str, secrets: tuple[str, ...] = ()) -> Any:
     """The decoded JSON of a 2xx answer; anything else raises its ``LLMObsError``.
+
+    ``secrets`` are redacted from the start of a body that is not JSON, quoted in the error.
 
     Raises:
         APIError: A non-2xx status (the subclass for that status).
@@ -62,7 +55,7 @@ def decoded_body(answer: Answer, *, method: str, path: str) -> Any:
     if not 200 <= answer.status < 300:
         raise api_error(answer, method=method, path=path)
     with gc_paused(len(answer.body)):
-        return decode_json(answer.body, status=answer.status)
+        return decode_json(answer.body, status=answer.status, secrets=secrets)
 
 
 def api_error(answer: Answer, *, method: str, path: str) -> APIError:

@@ -19,6 +19,7 @@ import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._gate import RateLimitGate, WaitTooLong
+from ddllmobs_async._redaction import scrubbed
 from ddllmobs_async._responses import Answer, decoded_body, gc_paused, without_secrets
 from ddllmobs_async._retry import (
     RetryEvent,
@@ -126,7 +127,7 @@ class SessionManager:
                 )
                 if not 200 <= answer.status < 300:  # its body and headers go into the error
                     answer = without_secrets(answer, self._secrets)
-                data = decoded_body(answer, method=method, path=path)
+                data = decoded_body(answer, method=method, path=path, secrets=self._secrets)
             except LLMObsError as error:
                 failures += 1
                 if not should_retry(error, failures, self.policy) or self._closes != opened:
@@ -147,7 +148,16 @@ class SessionManager:
                 await self._sleep(wait)
                 continue
             with gc_paused(len(answer.body)):
-                return parse(data)
+                return self.parsed(parse, data)
+
+    def parsed(self, parse: Callable[..., T], data: Any, **options: Any) -> T:
+        """``parse(data, **options)``; its error never quotes our keys back (a server may
+        echo them into the very member that fails to parse)."""
+        try:
+            return parse(data, **options)
+        except LLMObsError as error:
+            failure = error
+        raise scrubbed(failure, self._secrets)
 
     async def _send(
         self,

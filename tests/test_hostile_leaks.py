@@ -31,6 +31,7 @@ from tests.raw_servers import (
     Silence,
     Truncated,
     aggregate,
+    experiment,
     page,
     rate_limit,
     serving,
@@ -357,3 +358,63 @@ def test_no_key_in_the_client_repr_or_its_policy() -> None:
     client = dd.LLMObsClient(API_KEY, APP_KEY, base_url="http://127.0.0.1:1")
     for where, text in reachable_texts([repr(client), str(client), repr(client.retry_policy)]):
         assert API_KEY not in text and APP_KEY not in text, where
+
+
+# --- keys echoed into a 2xx answer --------------------------------------------------------
+
+
+def echoed_keys(request: Request) -> str:
+    return f"{request.headers['dd-api-key']} {request.headers['dd-application-key']}"
+
+
+def html_echo(request: Request) -> Reply:  # a proxy's 200 page quoting the request
+    return Reply(200, f"<html>you sent {echoed_keys(request)}</html>".encode())
+
+
+def echo_across_the_quoted_start(request: Request) -> Reply:  # the key at the quote's end
+    return Reply(200, b"x" * 110 + request.headers["dd-api-key"].encode())
+
+
+def experiments_echo(request: Request) -> Reply:  # members of the wrong type hold the keys
+    item = experiment("e1", name=7, run_count=echoed_keys(request))
+    return Reply(200, json.dumps({"data": [item], "meta": {}}).encode())
+
+
+def aggregate_echo(request: Request) -> Reply:
+    bucket = {"by": {echoed_keys(request): 1}, "computes": {"c0": echoed_keys(request)}}
+    return Reply(200, aggregate(hit_count=echoed_keys(request), buckets=[bucket]))
+
+
+def events_echo(request: Request) -> Reply:
+    span = {"span_id": "s1", "status": "ok", "start_ns": echoed_keys(request)}
+    body = {"data": {"id": "x", "type": "events", "attributes": {"spans": [span]}}}
+    return Reply(200, json.dumps(body).encode())
+
+
+async def call_events(client: dd.LLMObsClient) -> object:
+    async with aclosing(client.list_experiment_events("exp-1")) as stream:
+        return [span async for span in stream]
+
+
+ECHOES_2XX: dict[str, tuple[Callable[[Request], Reply], Call]] = {
+    "not JSON, aggregate": (html_echo, call_aggregate),
+    "not JSON, list": (html_echo, call_list),
+    "not JSON, key at the quote's end": (echo_across_the_quoted_start, call_aggregate),
+    "wrong types, list": (experiments_echo, call_list),
+    "wrong types, aggregate": (aggregate_echo, call_aggregate),
+    "wrong types, events": (events_echo, call_events),
+}
+
+
+@pytest.mark.parametrize("scenario", list(ECHOES_2XX))
+async def test_keys_echoed_into_a_2xx_answer_are_not_reachable_from_its_error(
+    scenario: str,
+) -> None:
+    answer, call = ECHOES_2XX[scenario]
+    async with serving(answer, retry_policy=dd.RetryPolicy(max_retries=0)) as (_server, client):
+        with pytest.raises(dd.ResponseValidationError) as caught:
+            async with asyncio.timeout(3):
+                await call(client)
+    assert_no_key_reachable(caught.value)
+    assert API_KEY[:10] not in str(caught.value)  # not even the start of one, cut short
+    assert caught.value.__cause__ is None and caught.value.__context__ is None

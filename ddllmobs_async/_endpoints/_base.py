@@ -45,8 +45,11 @@ class Endpoints:
             query = [*params, *page_params(limit, page_cursor)]
             return await self._session.request_json("GET", path, _decoded, params=query)
 
+        def structure_page(body: Any, *, cursor: str | None) -> P:
+            return self._session.parsed(structure, body, cursor=cursor)
+
         return iter_pages(
-            PageSource(fetch_body, structure, count, split),
+            PageSource(fetch_body, structure_page, count, split),
             shape,
             page_size=page_size,
             cursor=cursor,
