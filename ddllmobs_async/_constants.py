@@ -70,3 +70,4 @@ IDS_PER_REQUEST: Final = 100
 
 # Analytics limits from the API schema.
 MAX_INT32: Final = 2_147_483_647
+MAX_INT64: Final = 2**63 - 1

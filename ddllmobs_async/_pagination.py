@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ddllmobs_async._constants import MAX_PAGE_SIZE
 from ddllmobs_async._converters.jsonapi import next_cursor
 from ddllmobs_async._responses import gc_paused
 from ddllmobs_async._turns import let_others_run
@@ -89,7 +90,7 @@ class _Wanted:
         while (wanted := self.remaining - self.in_transit) <= 0:
             self._consumed.clear()  # only ahead of the consumer: wait until it has read on
             await self._consumed.wait()
-        return min(page_size or wanted, wanted)
+        return min(page_size or MAX_PAGE_SIZE, wanted)
 
 
 async def iter_pages(

@@ -29,7 +29,9 @@ def experiment_filters(
     Raises ``ValueError`` / ``TypeError`` naming the argument, before any request.
     """
     if project_id is None and dataset_id is None:
-        raise ValueError("list_experiments needs project_id or dataset_id (the API requires one)")
+        raise ValueError(
+            "project_id or dataset_id is required (the API lists experiments of one of them)"
+        )
     params: list[tuple[str, str]] = []
     add_text(params, "filter[project_id]", "project_id", project_id)
     add_text(params, "filter[dataset_id]", "dataset_id", dataset_id)
@@ -43,12 +45,12 @@ def experiment_filters(
     params.extend(("filter[parent_experiment_id]", value) for value in parent_ids)
     if is_deleted is not None:
         params.append(("filter[is_deleted]", _bool("is_deleted", is_deleted)))
-    if include_user_data:
-        params.append(("include[user_data]", _bool("include_user_data", include_user_data)))
-    if include_dataset_names:
-        params.append(
-            ("include[dataset_names]", _bool("include_dataset_names", include_dataset_names))
-        )
+    for key, argument, flag in (
+        ("include[user_data]", "include_user_data", include_user_data),
+        ("include[dataset_names]", "include_dataset_names", include_dataset_names),
+    ):
+        if _bool(argument, flag) == "true":  # checked even when false: 0 or None is refused
+            params.append((key, "true"))
     if (ids is not None and not id_values) or (
         parent_experiment_ids is not None and not parent_ids
     ):

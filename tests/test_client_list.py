@@ -157,6 +157,15 @@ async def test_max_items_limits_items_and_requests(
     assert len(fake.requests_to("experiments")) == 2
 
 
+async def test_max_items_above_the_largest_page_never_asks_for_more_than_it(
+    fake: FakeLLMObs, client: dd.LLMObsClient
+) -> None:
+    async for _ in client.list_experiments(project_id=fake.project_id, max_items=12_000):
+        pass
+    limits = [r.params("page[limit]") for r in fake.requests_to("experiments")]
+    assert limits and all(limit == ["5000"] for limit in limits)
+
+
 async def test_every_filter_is_encoded(fake: FakeLLMObs, client: dd.LLMObsClient) -> None:
     stream = client.list_experiments(
         project_id="p",
@@ -252,6 +261,8 @@ async def test_unknown_status_and_nanoseconds_from_the_wire(make_client: ClientF
         ({"project_id": "p", "metadata": ["a"]}, TypeError, "metadata"),
         ({"project_id": "p", "metadata": {"a": object()}}, ValueError, "metadata"),
         ({"project_id": "p", "is_deleted": "yes"}, TypeError, "is_deleted"),
+        ({"project_id": "p", "include_user_data": 0}, TypeError, "include_user_data"),
+        ({"project_id": "p", "include_dataset_names": None}, TypeError, "include_dataset_names"),
     ],
 )
 async def test_invalid_arguments_fail_before_any_request(

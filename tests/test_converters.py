@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -77,6 +77,8 @@ def test_every_attribute_is_structured() -> None:
         ("2019-09-19T10:00:00.000Z", datetime(2019, 9, 19, 10, tzinfo=UTC)),
         ("2024-01-15T10:30:00Z", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
         ("2024-01-15T12:30:00+02:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
+        ("2024-01-15t10:30:00.928462935z", datetime(2024, 1, 15, 10, 30, 0, 928462, tzinfo=UTC)),
+        ("2024-01-15T05:00:00-05:30", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
         ("2024-01-15T10:30:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
         (
             "2024-01-15T10:30:00.123456789123+00:00",
@@ -86,7 +88,8 @@ def test_every_attribute_is_structured() -> None:
 )
 def test_timestamps_are_aware(raw: str, expected: datetime) -> None:
     parsed = parse_datetime(raw)
-    assert parsed == expected and parsed.tzinfo is not None
+    assert parsed == expected and parsed.utcoffset() == timedelta(0)  # UTC, as documented
+    assert parsed.isoformat() == expected.isoformat()
 
 
 def test_unknown_status_is_kept_as_plain_string_and_unknown_fields_ignored() -> None:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ddllmobs_async as dd
 from ddllmobs_async._converters.analytics import unstructure_aggregate_query
@@ -83,6 +85,29 @@ def test_time_range_accepts_epoch_ms_and_other_timezones() -> None:
     }
 
 
+@settings(max_examples=300)
+@given(st.datetimes(min_value=datetime(1970, 1, 2), timezones=st.just(UTC)))
+def test_datetimes_are_sent_as_exact_epoch_milliseconds(moment: datetime) -> None:
+    exact = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    body = unstructure_aggregate_query(
+        dd.AggregateQuery(["count"], ["i"], "*", time=dd.TimeRange(moment, moment))
+    )
+    assert body["data"]["attributes"]["aggregate"]["time"] == {"from": exact, "to": exact}
+
+
+def test_a_millisecond_that_float_arithmetic_rounds_down_is_sent_exactly() -> None:
+    moment = datetime(2004, 3, 15, 7, 55, 47, 472000, tzinfo=UTC)  # float: ...471
+    window = dd.TimeRange(moment, moment)
+    body = unstructure_aggregate_query(dd.AggregateQuery(["count"], ["i"], "*", time=window))
+    assert body["data"]["attributes"]["aggregate"]["time"]["from"] == 1079337347472
+
+
+def test_dataset_version_takes_any_int64() -> None:
+    query = dd.AggregateQuery(["m"], ["i"], "*", dataset_version=2**40)
+    body = unstructure_aggregate_query(query)
+    assert body["data"]["attributes"]["aggregate"]["dataset_version"] == 2**40
+
+
 def test_time_range_last() -> None:
     window = dd.TimeRange.last(timedelta(hours=1), now=END)
     assert window == dd.TimeRange(START, END)
@@ -104,6 +129,18 @@ def test_time_range_last() -> None:
             ValueError,
             "dataset_version",
         ),
+        (
+            lambda: dd.AggregateQuery(["m"], ["i"], "*", dataset_version=2**63),
+            ValueError,
+            "dataset_version",
+        ),
+        (lambda: dd.AggregateQuery(None, ["i"], "*"), TypeError, "compute"),  # type: ignore[arg-type]
+        (lambda: dd.AggregateQuery(["m"], None, "*"), TypeError, "indexes"),  # type: ignore[arg-type]
+        (lambda: dd.AggregateQuery(["m"], 5, "*"), TypeError, "indexes"),  # type: ignore[arg-type]
+        (lambda: dd.AggregateQuery(["m"], ["i"], "*", group_by=7), TypeError, "group_by"),  # type: ignore[arg-type]
+        (lambda: dd.AggregateQuery({"m": 1}, ["i"], "*"), TypeError, "compute"),  # type: ignore[arg-type]
+        (lambda: dd.TimeRange(0, 2**63), ValueError, "int64"),
+        (lambda: dd.TimeRange(0, 10**20), ValueError, "int64"),
         (lambda: dd.AggregateQuery(["m"], ["i"], "*", time=(1, 2)), TypeError, "time"),  # type: ignore[arg-type]
         (lambda: dd.TimeRange(END, START), ValueError, "after"),
         (lambda: dd.TimeRange(datetime(2024, 1, 1), END), ValueError, "naive"),

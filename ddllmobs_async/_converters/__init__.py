@@ -25,16 +25,20 @@ _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def parse_datetime(value: Any, _: Any = None) -> datetime:
-    """RFC 3339 -> aware datetime; ``Z``, offsets and nanosecond fractions accepted."""
+    """RFC 3339 -> aware UTC datetime; ``Z``/``z``, offsets (converted to UTC) and
+    nanosecond fractions accepted."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
         raise TypeError(f"expected an RFC 3339 timestamp string, got {type(value).__name__}")
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", value.replace("Z", "+00:00")))
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    except ValueError:  # nanoseconds, or RFC 3339's lower-case "t"/"z": not read by fromisoformat
+        text = value.upper().replace("Z", "+00:00")
+        parsed = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text))
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is timezone.utc else parsed.astimezone(timezone.utc)
 
 
 def _structure_object(value: Any, _: Any) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
 
-from ddllmobs_async._constants import MAX_INT32
+from ddllmobs_async._constants import MAX_INT32, MAX_INT64
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _is_aware(value: datetime) -> bool:
@@ -24,12 +26,14 @@ def _check_time_point(name: str, value: object) -> None:
         )
     if to_epoch_ms(value) < 0:
         raise ValueError(f"TimeRange.{name} must not be before 1970 (epoch 0), got {value!r}")
+    if to_epoch_ms(value) > MAX_INT64:
+        raise ValueError(f"TimeRange.{name} must fit in int64 milliseconds, got {value!r}")
 
 
 def to_epoch_ms(value: datetime | int) -> int:
-    """Epoch milliseconds of an aware datetime (or of an int already in milliseconds)."""
+    """Epoch milliseconds of an aware datetime (exact: no float), or an int as it is."""
     if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
+        return (value - _EPOCH) // timedelta(milliseconds=1)
     return value
 
 
@@ -120,29 +124,36 @@ class GroupBy:
         _nonempty_str("GroupBy.field", self.field)
 
 
+def _items(name: str, value: Any, single: type | tuple[type, ...]) -> list[Any]:
+    """``value`` as a list: one ``single`` item, or any iterable (not a mapping) of items."""
+    if isinstance(value, single):
+        return [value]
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"AggregateQuery.{name} must be one item or a list of them, got {value!r}")
+    return list(value)
+
+
 def _to_computes(value: Iterable[Compute | str]) -> tuple[Compute, ...]:
-    if isinstance(value, Compute | str):
-        value = [value]
-    return tuple(item if isinstance(item, Compute) else Compute(item) for item in value)
+    items = _items("compute", value, (Compute, str))
+    return tuple(item if isinstance(item, Compute) else Compute(item) for item in items)
 
 
 def _to_indexes(value: Iterable[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+    return tuple(_items("indexes", value, str))
 
 
 def _to_group_by(value: Iterable[GroupBy | str]) -> tuple[GroupBy, ...]:
-    if isinstance(value, GroupBy | str):
-        value = [value]
-    return tuple(item if isinstance(item, GroupBy) else GroupBy(item) for item in value)
+    items = _items("group_by", value, (GroupBy, str))
+    return tuple(item if isinstance(item, GroupBy) else GroupBy(item) for item in items)
 
 
-def _check_optional_int(name: str, value: object, minimum: int) -> None:
+def _check_optional_int(name: str, value: object, minimum: int, maximum: int) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"AggregateQuery.{name} must be an int, got {value!r}")
-    if not minimum <= value <= MAX_INT32:
-        raise ValueError(f"AggregateQuery.{name} must be between {minimum} and {MAX_INT32}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"AggregateQuery.{name} must be between {minimum} and {maximum}")
 
 
 @attrs.frozen
@@ -182,8 +193,8 @@ class AggregateQuery:
             _nonempty_str("AggregateQuery.indexes[]", index)
         if not isinstance(self.query, str):
             raise TypeError(f"AggregateQuery.query must be a string, got {self.query!r}")
-        _check_optional_int("limit", self.limit, 1)
-        _check_optional_int("dataset_version", self.dataset_version, 0)
+        _check_optional_int("limit", self.limit, 1, MAX_INT32)
+        _check_optional_int("dataset_version", self.dataset_version, 0, MAX_INT64)
         if self.time is not None and not isinstance(self.time, TimeRange):
             raise TypeError("AggregateQuery.time must be a TimeRange")
 
