@@ -138,7 +138,7 @@ def test_time_range_last() -> None:
         (lambda: dd.AggregateQuery(["m"], None, "*"), TypeError, "indexes"),  # type: ignore[arg-type]
         (lambda: dd.AggregateQuery(["m"], 5, "*"), TypeError, "indexes"),  # type: ignore[arg-type]
         (lambda: dd.AggregateQuery(["m"], ["i"], "*", group_by=7), TypeError, "group_by"),  # type: ignore[arg-type]
-        (lambda: dd.AggregateQuery({"m": 1}, ["i"], "*"), TypeError, "compute"),  # type: ignore[arg-type]
+        (lambda: dd.AggregateQuery({"m": 1}, ["i"], "*"), TypeError, "compute"),
         (lambda: dd.TimeRange(0, 2**63), ValueError, "int64"),
         (lambda: dd.TimeRange(0, 10**20), ValueError, "int64"),
         (lambda: dd.AggregateQuery(["m"], ["i"], "*", time=(1, 2)), TypeError, "time"),  # type: ignore[arg-type]
