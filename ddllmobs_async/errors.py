@@ -67,14 +67,19 @@ class LLMObsError(Exception):
 
 @attrs.frozen(kw_only=True)
 class APIErrorSource:
-    """Where in the request the server found the problem (JSON:API ``source``)."""
+    """Where in the request the server found the problem (JSON:API ``source``).
+
+    Attributes:
+        pointer: JSON pointer into the request body, e.g.
+            ``/data/attributes/aggregate/compute``; ``None`` when not sent.
+        parameter: Name of the query parameter at fault, e.g. ``page[limit]``; ``None`` when
+            not sent.
+        header: Name of the request header at fault; ``None`` when not sent.
+    """
 
     pointer: str | None = None
-    """JSON pointer into the request body, e.g. ``/data/attributes/aggregate/compute``."""
     parameter: str | None = None
-    """Name of the query parameter at fault, e.g. ``page[limit]``."""
     header: str | None = None
-    """Name of the request header at fault."""
 
 
 @attrs.frozen(kw_only=True)
@@ -83,6 +88,14 @@ class APIErrorDetail:
 
     A bare string entry (as in 429 bodies: ``{"errors": ["Too many requests"]}``) becomes a
     detail whose ``detail`` is that string.
+
+    Attributes:
+        title: Short summary of the problem, e.g. ``Bad Request``; ``None`` when not sent.
+        detail: What went wrong, in the server's words; ``None`` when not sent.
+        status: The HTTP status as a string, as JSON:API sends it; ``None`` when not sent.
+        source: Where in the request the problem is (:class:`APIErrorSource`); ``None`` when
+            not sent.
+        meta: Any further details the server attached, as sent; ``None`` when not sent.
     """
 
     title: str | None = None
