@@ -23,13 +23,22 @@ def _stdlib_dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _stdlib_loads(body: bytes | str) -> Any:
+    """``json.loads`` reading what orjson reads: NaN and Infinity are not JSON."""
+    return json.loads(body, parse_constant=_not_json)
+
+
+def _not_json(literal: str) -> Any:
+    raise ValueError(f"{literal} is not JSON")
+
+
 def _json_backend() -> tuple[str, JSONLoads, JSONDumps]:
     if os.environ.get("DDLLMOBS_NO_ORJSON"):
-        return "json", json.loads, _stdlib_dumps
+        return "json", _stdlib_loads, _stdlib_dumps
     try:
         import orjson
     except ImportError:
-        return "json", json.loads, _stdlib_dumps
+        return "json", _stdlib_loads, _stdlib_dumps
     return "orjson", orjson.loads, orjson.dumps
 
 

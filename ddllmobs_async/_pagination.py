@@ -38,7 +38,8 @@ class PageShape(Generic[P, T]):
     Attributes:
         items: The page's items.
         with_items: The same page holding other items (truncated or de-duplicated).
-        key: An item's identity, to drop an item the page before already had (``None``:
+        key: An item's identity, to drop an item the stream already delivered; it returns
+            ``None`` for an item without identity, which is never dropped (``key=None``:
             items have no identity, nothing is dropped).
     """
 
@@ -221,7 +222,9 @@ class _SeenItems(Generic[P]):
     Items of the page before are dropped one by one (a list that moved under the cursor
     overlaps it). A page whose items all came, as a whole page, earlier in the stream is
     dropped whole: a server going round with fresh cursors. For that, a fingerprint of each
-    page is kept (its size and the hash of its item keys), not the keys themselves.
+    page is kept (its size and the hash of its item keys), not the keys themselves. Items
+    without identity (key ``None``) are never dropped, and a page holding one is never
+    taken for another.
     """
 
     def __init__(self, shape: PageShape[P, Any]) -> None:
@@ -235,8 +238,8 @@ class _SeenItems(Generic[P]):
             return page
         items = shape.items(page)
         keys = frozenset(shape.key(item) for item in items)
-        previous_keys, self._previous_keys = self._previous_keys, keys
-        if keys:
+        previous_keys, self._previous_keys = self._previous_keys, keys - {None}
+        if keys and None not in keys:
             fingerprint = (len(keys), hash(keys))
             if fingerprint in self._pages:
                 return shape.with_items(page, [])

@@ -263,7 +263,7 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
 
 def error_class_for(status: int) -> type[APIError]:
     """The :class:`APIError` subclass raised for an HTTP status."""
-    if status >= 500:
+    if 500 <= status < 600:
         return ServerError
     return _STATUS_ERRORS.get(status, APIError)
 

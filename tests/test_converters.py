@@ -262,3 +262,23 @@ def test_stdlib_json_backend_structures_the_same_page() -> None:
             env={**os.environ, **env},
         ).stdout.decode()
         assert out.split() == [backend, "2026-07-20T09:30:04.928462+00:00", "c1"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_both_json_backends_refuse_what_is_not_json(literal: str) -> None:
+    body = json.dumps(page(ATTRIBUTES)).replace('"run_count": 3', f'"run_count": {literal}')
+    assert literal in body
+    script = (
+        "import sys; import ddllmobs_async as dd\n"
+        "try:\n    dd.parse_experiment_page(sys.stdin.buffer.read())\n"
+        "except dd.ResponseValidationError as error:\n    print(error)"
+    )
+    for env in ({"DDLLMOBS_NO_ORJSON": "1"}, {}):
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            input=body.encode(),
+            capture_output=True,
+            check=True,
+            env={**os.environ, **env},
+        ).stdout.decode()
+        assert out.startswith("response body is not JSON"), (env, out)

@@ -194,6 +194,8 @@ def test_error_hierarchy() -> None:
     assert issubclass(dd.APITimeoutError, dd.APIConnectionError)
     assert issubclass(dd.ResponseValidationError, dd.LLMObsError)
     assert dd.errors.error_class_for(418) is dd.APIError
+    assert dd.errors.error_class_for(503) is dd.ServerError
+    assert dd.errors.error_class_for(999) is dd.APIError  # not HTTP's 5xx class
 
 
 async def test_cancelled_call_leaves_the_client_usable(

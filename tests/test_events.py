@@ -3,6 +3,8 @@ against the fake (and a raw server where the fake cannot misbehave enough), over
 
 from __future__ import annotations
 
+import gc
+import json
 import statistics
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 import ddllmobs_async as dd
 from ddllmobs_async.testing import FakeLLMObs, Fault
 from tests.conftest import ClientFactory
-from tests.raw_servers import Reply, serving
+from tests.raw_servers import Reply, Request, serving
 from tests.results_openapi import validate
 
 BIG = 2**53 + 12_345  # not representable as a float
@@ -311,6 +313,40 @@ async def test_overlapping_pages_yield_each_span_once() -> None:
     async with serving([page(["a", "b"], "c1"), page(["b", "c"], None)]) as (_, client):
         spans = await collect(client.list_experiment_events("e"))
     assert [s.span_id for s in spans] == ["a", "b", "c"]
+
+
+def spans_page(spans: list[dict[str, Any]], after: str | None) -> bytes:
+    body = {"data": {"attributes": {"spans": spans}}, "meta": {"after": after}}
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("spans_per_page", [1, 3])
+async def test_spans_without_ids_are_never_dropped(spans_per_page: int) -> None:
+    pages = 30
+
+    def answer(request: Request) -> Reply:  # each span distinct, none with an id
+        cursor = request.param("page[cursor]")
+        index = int(cursor) if cursor else 0
+        spans = [
+            {"trace_id": f"t{index}", "meta": {"input": [index, n]}} for n in range(spans_per_page)
+        ]
+        return Reply(body=spans_page(spans, str(index + 1) if index + 1 < pages else None))
+
+    async with serving(answer) as (_, client):
+        streamed = await collect(client.list_experiment_events("e"))
+        gc.collect()  # ids of freed objects are reused: no identity may rest on them
+        results = await client.get_experiment_results("e")
+    expected = [[index, n] for index in range(pages) for n in range(spans_per_page)]
+    assert [s.input for s in streamed] == expected
+    assert [s.input for s in results.spans] == expected
+
+
+async def test_the_same_id_less_page_again_and_again_is_streamed_as_sent() -> None:
+    page = spans_page([{"name": "no id"}], None)
+    repeated = [Reply(body=spans_page([{"name": "no id"}], f"c{i}")) for i in range(12)]
+    async with serving([*repeated, Reply(body=page)]) as (_, client):
+        spans = await collect(client.list_experiment_events("e"))
+    assert len(spans) == 13  # nothing tells these spans apart: none is taken for another
 
 
 # --- the fake's answers follow the API's schema ---------------------------------------------------

@@ -25,9 +25,9 @@ _FORBIDDEN = frozenset("/?#")
 
 
 def _span_key(span: ExperimentSpan) -> Hashable:
-    """A span's identity; a span without ids is never taken for another one."""
+    """A span's identity; ``None`` for a span without ids (never taken for another one)."""
     if span.span_id is None and span.id is None:
-        return object()
+        return None
     return (span.trace_id, span.span_id or span.id)
 
 
@@ -84,8 +84,9 @@ class EventEndpoints(Endpoints):
 
         Page N+1 is requested only when you reach the end of page N (unless ``prefetch``
         says otherwise); ``break`` or ``aclose()`` stops fetching. Arguments are validated
-        before the first request. Each span comes once, even when the server's pages
-        overlap.
+        before the first request. A span the page before already had is not yielded
+        again (pages overlap when the list moves under the cursor); a span without
+        ``span_id`` or ``id`` is always yielded.
 
         Args:
             experiment_id: The experiment (percent-encoded into the path).

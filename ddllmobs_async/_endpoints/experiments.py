@@ -48,8 +48,8 @@ class ExperimentEndpoints(Endpoints):
 
         Page N+1 is requested only when you reach the end of page N (unless ``prefetch``
         says otherwise); ``break`` or ``aclose()`` stops fetching. Arguments are validated
-        before the first request. Each experiment comes once, even when the server's pages
-        overlap.
+        before the first request. An experiment the page before already had is not
+        yielded again (pages overlap when the list moves under the cursor).
 
         Args:
             project_id: Experiments of this project (this or ``dataset_id`` is required).
