@@ -238,8 +238,10 @@ class _SeenItems(Generic[P]):
             return page
         items = shape.items(page)
         keys = frozenset(shape.key(item) for item in items)
-        previous_keys, self._previous_keys = self._previous_keys, keys - {None}
-        if keys and None not in keys:
+        identified = None not in keys
+        previous_keys = self._previous_keys
+        self._previous_keys = keys if identified else keys - {None}
+        if keys and identified:
             fingerprint = (len(keys), hash(keys))
             if fingerprint in self._pages:
                 return shape.with_items(page, [])

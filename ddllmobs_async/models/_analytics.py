@@ -24,9 +24,10 @@ def _check_time_point(name: str, value: object) -> None:
         raise ValueError(
             f"TimeRange.{name} is a naive datetime; pass an aware one, e.g. tzinfo=timezone.utc"
         )
-    if to_epoch_ms(value) < 0:
+    milliseconds = to_epoch_ms(value)
+    if milliseconds < 0:
         raise ValueError(f"TimeRange.{name} must not be before 1970 (epoch 0), got {value!r}")
-    if to_epoch_ms(value) > MAX_INT64:
+    if milliseconds > MAX_INT64:
         raise ValueError(f"TimeRange.{name} must fit in int64 milliseconds, got {value!r}")
 
 
