@@ -137,7 +137,7 @@ class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, Proj
 
         Its ``reset`` counts from when that response arrived.
         """
-        return self._session.gate.latest
+        return self._session.rate_limit
 
     @property
     def total_wait_seconds(self) -> float:

@@ -1,4 +1,5 @@
-"""The rate-limit gate: one per client, so every request shares what any answer taught.
+"""The rate-limit gate: one per endpoint of a client, so every request to an endpoint shares
+what any answer from it taught (Datadog limits each endpoint separately, ``X-RateLimit-Name``).
 
 What a request waits for at the gate always has a known end:
 
@@ -9,7 +10,8 @@ What a request waits for at the gate always has a known end:
 * **No known window** (cold start, a server without rate-limit headers): at most
   ``allowance`` requests in flight. The allowance starts at one (a probe) and doubles with
   every answer that is not a 429; a waiting request waits for an answer of a request in
-  flight, which ends within one attempt. A probe that gets no answer opens the gate.
+  flight, which ends within one attempt. A probe that gets no answer opens the gate; one
+  whose caller gave up (cancelled) hands the probe to the next in line.
 * **A 429** closes the gate for everyone until its reset (``X-RateLimit-Reset`` or
   ``Retry-After``). Without a known limit, the gate learns the pace from what the server
   accepted before the 429 (that many requests per hold), adding one per clean window.
@@ -95,14 +97,15 @@ class RateLimitGate:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self._give_back()  # granted just before the cancellation arrived
+                self.release(sent=False)  # granted just before the cancellation arrived
             raise
         return _now() - started
 
     def observe(
         self, headers: Mapping[str, str], *, status: int, sent_at: float | None = None
-    ) -> None:
-        """Learn from the answer to a request that passed the gate (sent at ``sent_at``)."""
+    ) -> Reading | None:
+        """Learn from the answer to a request that passed the gate (sent at ``sent_at``);
+        return what its ``X-RateLimit-*`` headers said, if anything."""
         now = _now()
         self._in_flight = max(0, self._in_flight - 1)
         reading = read_headers(headers)
@@ -117,13 +120,23 @@ class RateLimitGate:
         else:
             self._on_accepted(now, reading, now if sent_at is None else sent_at)
         self._dispatch()
+        return reading
 
     def abandon(self) -> None:
-        """A request that passed the gate ended without an answer (timeout, cancelled...)."""
+        """A request that was sent got no answer (timeout, dropped connection)."""
         self._in_flight = max(0, self._in_flight - 1)
         if self._reset_at is None:
             # A probe that gets no answer must not hold the others back any longer.
             self._allowance = _UNLIMITED
+        self._dispatch()
+
+    def release(self, *, sent: bool) -> None:
+        """A request that passed the gate ended without an answer because its caller gave up
+        (cancelled, or the client closed): its place goes to the next in line, and one that
+        was never sent gives its unit of the window's budget back."""
+        self._in_flight = max(0, self._in_flight - 1)
+        if not sent and self._reset_at is not None:
+            self._budget += 1
         self._dispatch()
 
     def reset_loop(self) -> None:
@@ -232,12 +245,6 @@ class RateLimitGate:
             self._in_flight += 1
             return 0.0
         return None
-
-    def _give_back(self) -> None:
-        self._in_flight = max(0, self._in_flight - 1)
-        if self._reset_at is not None:
-            self._budget += 1
-        self._dispatch()
 
     def _dispatch(self) -> None:
         """Serve waiting requests in order while slots are free; schedule the next look.

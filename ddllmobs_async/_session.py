@@ -1,9 +1,9 @@
 """The session manager: the only code that touches aiohttp, and the one request loop.
 
-It owns one ``ClientSession`` per client (created lazily inside the running loop), bounds the
-requests in flight, passes every attempt through the rate-limit gate and retries. Bodies are
-read completely (and at most ``max_response_bytes`` of them) before the connection is
-released, so nothing upstream ever holds an open response.
+It owns one ``ClientSession`` per client (created lazily inside the running loop), passes
+every attempt through its endpoint's rate-limit gate and the concurrency bound, and retries.
+Bodies are read completely (and at most ``max_response_bytes`` of them) before the
+connection is released, so nothing upstream ever holds an open response.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
 from ddllmobs_async._gate import RateLimitGate, WaitTooLong
+from ddllmobs_async._ratelimit import RateLimitInfo, Reading, info_of
 from ddllmobs_async._redaction import scrubbed
 from ddllmobs_async._responses import Answer, decoded_body, gc_paused, without_secrets
 from ddllmobs_async._retry import (
@@ -28,6 +29,7 @@ from ddllmobs_async._retry import (
     retry_delay,
     should_retry,
 )
+from ddllmobs_async._slots import Slots
 from ddllmobs_async._version import __version__
 from ddllmobs_async.errors import (
     APIConnectionError,
@@ -48,7 +50,7 @@ _JSON_CONTENT: Mapping[str, str] = {"Content-Type": "application/json"}
 
 
 class SessionManager:
-    """Connection pooling, rate-limit gate, concurrency bound and retries for one client."""
+    """Connection pooling, rate-limit gates, concurrency bound and retries for one client."""
 
     def __init__(
         self,
@@ -76,7 +78,7 @@ class SessionManager:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._slots = Slots(max_concurrency)
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,12 +87,18 @@ class SessionManager:
         self._sleep = sleep
         self._rng = random.Random()
         self.policy = policy
-        self.gate = RateLimitGate(max_wait=policy.max_rate_limit_wait)
+        self._gates: dict[str, RateLimitGate] = {}  # by endpoint (path template)
+        self._latest: Reading | None = None
         self.total_wait = 0.0  # seconds spent in retry sleeps and at the gate
         self._closes = 0  # close() calls so far: a call started before one fails, not reopens
 
     def __repr__(self) -> str:
         return f"SessionManager(base_url={self._base_url!r})"
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """What the most recent answer with ``X-RateLimit-*`` headers said, any endpoint."""
+        return None if self._latest is None else info_of(self._latest)
 
     @property
     def closed(self) -> bool:
@@ -107,10 +115,12 @@ class SessionManager:
         *,
         params: QueryParams | None = None,
         payload: bytes | None = None,
+        endpoint: str | None = None,
     ) -> T:
         """Send a request until it succeeds or fails for good; return ``parse`` of its JSON.
 
-        Each attempt waits at the gate, is sent, and its answer is checked and decoded; a
+        Each attempt waits at the gate of ``endpoint`` (the path template; ``path`` when it
+        has no parameters) and for a slot, is sent, and its answer is checked and decoded; a
         failure is retried when the policy says so, after a backoff step or the server's
         wait. ``parse`` runs once, after the loop: a body of the wrong shape is never retried.
         ``payload`` is the JSON request body, already encoded: a call waiting for its turn
@@ -123,7 +133,13 @@ class SessionManager:
             try:
                 self._check_open(opened, method, path)
                 answer = await self._send(
-                    method, path, params, payload, retry=failures > 0, opened=opened
+                    method,
+                    path,
+                    params,
+                    payload,
+                    gate=self._gate(endpoint or path),
+                    retry=failures > 0,
+                    opened=opened,
                 )
                 if not 200 <= answer.status < 300:  # its body and headers go into the error
                     answer = without_secrets(answer, self._secrets)
@@ -166,33 +182,53 @@ class SessionManager:
         params: QueryParams | None,
         payload: bytes | None,
         *,
+        gate: RateLimitGate,
         retry: bool,
         opened: int,
     ) -> Answer:
-        """One attempt: concurrency bound, rate-limit gate, send, read the whole answer."""
-        session = self._client_session()  # first: it may renew the semaphore for a new loop
-        async with self._semaphore:
-            await self._pass_gate(method, path, retry=retry)
-            sent_at = asyncio.get_running_loop().time()
-            answered = False
-            try:
+        """One attempt: rate-limit gate, concurrency bound, send, read the whole answer.
+
+        The gate comes first, so calls held by one endpoint's spent window wait without a
+        slot, and the others' calls go by; a retry goes to the front of both queues.
+        """
+        session = self._client_session()  # first: it may renew the slots for a new loop
+        await self._pass_gate(gate, method, path, retry=retry)
+        sent = False
+        try:
+            async with self._slots.held(first=retry):
                 self._check_open(opened, method, path)  # close() may have run while we waited
+                sent_at = asyncio.get_running_loop().time()
+                sent = True
                 answer = await self._exchange(session, method, path, params, payload)
-                self.gate.observe(answer.headers, status=answer.status, sent_at=sent_at)
-                answered = True
-                return answer
-            finally:
-                if not answered:
-                    self.gate.abandon()
+        except asyncio.CancelledError:
+            gate.release(sent=sent)  # the caller gave up: the next in line may go
+            raise
+        except BaseException:
+            if sent:
+                gate.abandon()  # no answer: the gate must not wait for one
+            else:
+                gate.release(sent=False)
+            raise
+        reading = gate.observe(answer.headers, status=answer.status, sent_at=sent_at)
+        if reading is not None:
+            self._latest = reading
+        return answer
+
+    def _gate(self, endpoint: str) -> RateLimitGate:
+        gate = self._gates.get(endpoint)
+        if gate is None:
+            gate = RateLimitGate(max_wait=self.policy.max_rate_limit_wait)
+            self._gates[endpoint] = gate
+        return gate
 
     def _check_open(self, opened: int, method: str, path: str) -> None:
         """A call started before :meth:`close` ends there, instead of opening a new pool."""
         if self._closes != opened:
             raise APIConnectionError(f"{method} {path}: the client was closed during the call")
 
-    async def _pass_gate(self, method: str, path: str, *, retry: bool) -> None:
+    async def _pass_gate(self, gate: RateLimitGate, method: str, path: str, *, retry: bool) -> None:
         try:
-            self.total_wait += await self.gate.acquire(first=retry)
+            self.total_wait += await gate.acquire(first=retry)
         except WaitTooLong as held:
             too_long = held.seconds
         else:
@@ -203,7 +239,7 @@ class SessionManager:
             429,
             [],
             retry_after=too_long,
-            rate_limit=self.gate.latest,
+            rate_limit=gate.latest,
             method=method,
             path=path,
         )
@@ -265,9 +301,10 @@ class SessionManager:
             return self._session
         if self._loop is not None and loop is not self._loop:
             # A client closed in one asyncio.run() and used again in the next: the bound and
-            # the gate's timers belong to the new loop now.
-            self._semaphore = asyncio.Semaphore(self._max_concurrency)
-            self.gate.reset_loop()
+            # the gates' timers belong to the new loop now.
+            self._slots = Slots(self._max_concurrency)
+            for gate in self._gates.values():
+                gate.reset_loop()
         self._loop = loop
         self._session = self._new_session(loop)
         return self._session
@@ -318,14 +355,16 @@ class SessionManager:
         made later opens a new session.
         """
         self._closes += 1
-        self.gate.close(lambda: APIConnectionError("the client was closed during the call"))
+        for gate in self._gates.values():
+            gate.close(lambda: APIConnectionError("the client was closed during the call"))
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
-        self.gate.close()
+        for gate in self._gates.values():
+            gate.close()
         if self._session is not None and self._owns_session:
             session, self._session = self._session, None
             if self._finalizer is not None:

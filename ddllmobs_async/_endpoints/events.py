@@ -141,6 +141,7 @@ class EventEndpoints(Endpoints):
             cursor=cursor,
             max_items=max_items,
             prefetch=prefetch,
+            endpoint=EXPERIMENT_EVENTS_PATH,
         )
         async with aclosing(pages):
             async for page in pages:
