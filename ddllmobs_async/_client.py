@@ -23,7 +23,7 @@ class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, Proj
     """Async client for Datadog's LLM Observability Experiments API.
 
     Create one per application and share it: it owns one connection pool, one rate-limit
-    gate and one concurrency bound for every request made through it.
+    gate per endpoint and one concurrency bound for every request made through it.
 
     ```python
     import asyncio
@@ -135,7 +135,8 @@ class LLMObsClient(ExperimentEndpoints, AnalyticsEndpoints, EventEndpoints, Proj
     def rate_limit(self) -> RateLimitInfo | None:
         """The rate-limit state reported by the latest response, if any.
 
-        Its ``reset`` counts from when that response arrived.
+        That response may come from any endpoint: its ``name`` says which limit it is. Its
+        ``reset`` counts from when that response arrived.
         """
         return self._session.rate_limit
 

@@ -385,7 +385,8 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int, method: str, 
     except aiohttp.ClientPayloadError as err:
         reason = _describe(err)
     raise ResponseValidationError(
-        f"response body of {method} {path} was cut short: {reason}", status=response.status
+        f"response body of {method} {path} was cut short or could not be decoded: {reason}",
+        status=response.status,
     )
 
 

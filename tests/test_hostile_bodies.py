@@ -96,6 +96,16 @@ async def test_the_bound_is_on_the_decoded_size_of_an_error_body_too() -> None:
     assert len(getattr(caught.value, "body", b"")) <= MiB
 
 
+async def test_a_body_that_is_not_the_gzip_it_claims_is_retried_and_named() -> None:
+    broken = Reply(200, b"not gzip at all", {"Content-Encoding": "gzip"})
+    async with serving([broken], retry_policy=RETRY_TWICE) as (server, client):
+        with pytest.raises(dd.ResponseValidationError) as caught:
+            await client.aggregate(QUERY)
+        assert len(server.requests) == 3  # retried, like a body cut short
+    message = str(caught.value)
+    assert "could not be decoded" in message and "content-encoding: gzip" in message, message
+
+
 # --- 9. deep JSON ---------------------------------------------------------------------------
 
 DEPTH = 100_000

@@ -69,7 +69,7 @@ _NEEDS_PYARROW = {
     "export_experiments": "_dataset",
 }
 
-MISSING_PYARROW = (
+_MISSING_PYARROW = (
     "ddllmobs_async.export needs pyarrow: install the arrow extra, "
     "pip install 'ddllmobs-async[arrow]'"
 )
@@ -82,5 +82,5 @@ def __getattr__(name: str) -> Any:
     try:
         import pyarrow  # noqa: F401
     except ImportError as error:
-        raise ImportError(MISSING_PYARROW, name="pyarrow") from error
+        raise ImportError(_MISSING_PYARROW, name="pyarrow") from error
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -174,9 +174,9 @@ def _resume_hint(output: Path) -> str:
 
 
 def _require_pyarrow() -> None:
-    from ddllmobs_async.export import MISSING_PYARROW
+    from ddllmobs_async.export import _MISSING_PYARROW
 
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise UsageError(MISSING_PYARROW) from None
+        raise UsageError(_MISSING_PYARROW) from None
