@@ -19,6 +19,11 @@ What a request waits for at the gate always has a known end:
 A wait longer than ``max_wait`` fails at once (:class:`WaitTooLong`), and such a far reset is
 trusted for ``max_wait`` only: after that the gate lets a probe through. Requests are served
 first come, first served; a retry goes to the front of the queue.
+
+A :class:`Grant` names the window it was charged to: a request that waits for a concurrency
+slot after passing the gate asks :meth:`RateLimitGate.current` once it has one, and is charged
+again when that window has ended meanwhile (else slow calls holding every slot would let a
+pile of grants out into one window).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from ddllmobs_async._ratelimit import RateLimitInfo, Reading, info_of, read_headers, server_wait
 
@@ -46,12 +52,19 @@ class WaitTooLong(Exception):
         self.seconds = seconds
 
 
+class Grant(NamedTuple):
+    """A pass through the gate: seconds waited for it, and the window it was charged to."""
+
+    waited: float
+    window: int
+
+
 class RateLimitGate:
     """Holds requests while the API's rate limit says so; see the module docstring."""
 
     def __init__(self, *, max_wait: float) -> None:
         self._max_wait = max_wait
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[int]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._budget = 0  # requests left in the known window
         self._reset_at: float | None = None  # loop time the known window ends; None: no window
@@ -66,14 +79,16 @@ class RateLimitGate:
         self._in_flight = 0
         self._accepted = 0  # answers that were not 429s, since the window began
         self._latest: Reading | None = None
+        self._window = 0  # number of the window grants are charged to; changes with it
 
     @property
     def latest(self) -> RateLimitInfo | None:
         """What the most recent answer with ``X-RateLimit-*`` headers said (reset as of then)."""
         return None if self._latest is None else info_of(self._latest)
 
-    async def acquire(self, *, first: bool = False) -> float:
-        """Wait until a request may be sent and take its slot; return the seconds waited.
+    async def acquire(self, *, first: bool = False) -> Grant:
+        """Wait until a request may be sent and take its unit of the window (or its place in
+        flight); return the :class:`Grant`.
 
         ``first`` puts the request at the front of the queue (a retry has waited already).
 
@@ -84,7 +99,7 @@ class RateLimitGate:
         if not self._waiters:
             wait = self._take(started)
             if wait == 0.0:
-                return 0.0
+                return Grant(0.0, self._window)
             if wait is not None and wait > self._max_wait:
                 raise WaitTooLong(wait)
         waiter = asyncio.get_running_loop().create_future()
@@ -94,12 +109,18 @@ class RateLimitGate:
             self._waiters.append(waiter)
         self._dispatch()
         try:
-            await waiter
+            window = await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self.release(sent=False)  # granted just before the cancellation arrived
+                # granted just before the cancellation arrived
+                self.release(Grant(0.0, waiter.result()), sent=False)
             raise
-        return _now() - started
+        return Grant(_now() - started, window)
+
+    def current(self, grant: Grant) -> bool:
+        """Whether ``grant``'s window is still the one requests are charged to."""
+        self._roll(_now())
+        return grant.window == self._window
 
     def observe(
         self, headers: Mapping[str, str], *, status: int, sent_at: float | None = None
@@ -130,12 +151,12 @@ class RateLimitGate:
             self._allowance = _UNLIMITED
         self._dispatch()
 
-    def release(self, *, sent: bool) -> None:
-        """A request that passed the gate ended without an answer because its caller gave up
-        (cancelled, or the client closed): its place goes to the next in line, and one that
-        was never sent gives its unit of the window's budget back."""
+    def release(self, grant: Grant, *, sent: bool) -> None:
+        """A request that passed the gate ends without an answer because its caller gave up
+        (cancelled, or the client closed) or it is charged again: its place goes to the next
+        in line, and one never sent gives its unit back to its window, if still current."""
         self._in_flight = max(0, self._in_flight - 1)
-        if not sent and self._reset_at is not None:
+        if not sent and self._reset_at is not None and self.current(grant):
             self._budget += 1
         self._dispatch()
 
@@ -190,6 +211,7 @@ class RateLimitGate:
         self._open_window(now, now + wait, 0)
 
     def _open_window(self, now: float, reset_at: float, budget: int) -> None:
+        self._window += 1
         self._window_started = now
         self._reset_is_bound = True
         self._reset_at = reset_at
@@ -211,6 +233,7 @@ class RateLimitGate:
             return
         if self._learned and not self._throttled:
             self._limit += 1  # a clean learned window: try a little faster
+        self._window += 1
         windows_passed = math.floor((now - self._reset_at) / self._period) + 1
         self._window_started = self._reset_at + (windows_passed - 1) * self._period
         self._reset_at += windows_passed * self._period
@@ -222,6 +245,7 @@ class RateLimitGate:
         self._accepted = 0
 
     def _forget_window(self) -> None:
+        self._window += 1
         self._reset_at = None
         self._budget = 0
         self._trust_until = math.inf
@@ -272,7 +296,7 @@ class RateLimitGate:
                 continue
             wait = self._take(now)
             if wait == 0.0:
-                self._waiters.popleft().set_result(None)
+                self._waiters.popleft().set_result(self._window)
             elif wait is not None and wait > self._max_wait:
                 self._waiters.popleft().set_exception(WaitTooLong(wait))
             else:

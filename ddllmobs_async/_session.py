@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from ddllmobs_async._constants import DNS_CACHE_TTL, KEEPALIVE_TIMEOUT
-from ddllmobs_async._gate import RateLimitGate, WaitTooLong
+from ddllmobs_async._gate import Grant, RateLimitGate, WaitTooLong
 from ddllmobs_async._ratelimit import RateLimitInfo, Reading, info_of
 from ddllmobs_async._redaction import scrubbed
 from ddllmobs_async._responses import Answer, decoded_body, gc_paused, without_secrets
@@ -113,18 +113,19 @@ class SessionManager:
         path: str,
         parse: Callable[[Any], T],
         *,
+        endpoint: str,
         params: QueryParams | None = None,
         payload: bytes | None = None,
-        endpoint: str | None = None,
     ) -> T:
         """Send a request until it succeeds or fails for good; return ``parse`` of its JSON.
 
-        Each attempt waits at the gate of ``endpoint`` (the path template; ``path`` when it
-        has no parameters) and for a slot, is sent, and its answer is checked and decoded; a
-        failure is retried when the policy says so, after a backoff step or the server's
-        wait. ``parse`` runs once, after the loop: a body of the wrong shape is never retried.
-        ``payload`` is the JSON request body, already encoded: a call waiting for its turn
-        holds those bytes only, not the objects they were made from.
+        Each attempt waits at the gate of ``endpoint`` (``path``'s template: the rate limit
+        is the endpoint's, whatever ids the path holds) and for a slot, is sent, and its
+        answer is checked and decoded; a failure is retried when the policy says so, after a
+        backoff step or the server's wait. ``parse`` runs once, after the loop: a body of the
+        wrong shape is never retried. ``payload`` is the JSON request body, already encoded:
+        a call waiting for its turn holds those bytes only, not the objects they were made
+        from.
         """
         schedule: Iterator[float] | None = None
         failures = 0
@@ -137,7 +138,7 @@ class SessionManager:
                     path,
                     params,
                     payload,
-                    gate=self._gate(endpoint or path),
+                    gate=self._gate(endpoint),
                     retry=failures > 0,
                     opened=opened,
                 )
@@ -192,22 +193,25 @@ class SessionManager:
         slot, and the others' calls go by; a retry goes to the front of both queues.
         """
         session = self._client_session()  # first: it may renew the slots for a new loop
-        await self._pass_gate(gate, method, path, retry=retry)
-        sent = False
+        grant = await self._pass_gate(gate, method, path, first=retry)
+        granted, sent = True, False  # the gate must hear how a grant it gave ends
         try:
             async with self._slots.held(first=retry):
+                if not gate.current(grant):
+                    # Its window ended while it waited for a slot (slow calls held them all):
+                    # charged again, to the window it goes out in.
+                    gate.release(grant, sent=False)
+                    granted = False
+                    grant = await self._pass_gate(gate, method, path, first=True)
+                    granted = True
                 self._check_open(opened, method, path)  # close() may have run while we waited
                 sent_at = asyncio.get_running_loop().time()
                 sent = True
                 answer = await self._exchange(session, method, path, params, payload)
-        except asyncio.CancelledError:
-            gate.release(sent=sent)  # the caller gave up: the next in line may go
-            raise
-        except BaseException:
-            if sent:
-                gate.abandon()  # no answer: the gate must not wait for one
-            else:
-                gate.release(sent=False)
+        except BaseException as error:
+            if granted:
+                cancelled = isinstance(error, asyncio.CancelledError)
+                _unanswered(gate, grant, sent=sent, cancelled=cancelled)
             raise
         reading = gate.observe(answer.headers, status=answer.status, sent_at=sent_at)
         if reading is not None:
@@ -226,13 +230,16 @@ class SessionManager:
         if self._closes != opened:
             raise APIConnectionError(f"{method} {path}: the client was closed during the call")
 
-    async def _pass_gate(self, gate: RateLimitGate, method: str, path: str, *, retry: bool) -> None:
+    async def _pass_gate(
+        self, gate: RateLimitGate, method: str, path: str, *, first: bool
+    ) -> Grant:
         try:
-            self.total_wait += await gate.acquire(first=retry)
+            grant = await gate.acquire(first=first)
         except WaitTooLong as held:
             too_long = held.seconds
         else:
-            return
+            self.total_wait += grant.waited
+            return grant
         # The window resets later than the caller accepts to wait: fail now, as a 429 with
         # the same reset would, instead of hanging. (Raised outside the except: no chain.)
         raise RateLimitError(
@@ -356,7 +363,8 @@ class SessionManager:
         """
         self._closes += 1
         for gate in self._gates.values():
-            gate.close(lambda: APIConnectionError("the client was closed during the call"))
+            gate.close(_closed_during_the_call)
+        self._slots.close(_closed_during_the_call)
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
@@ -370,6 +378,18 @@ class SessionManager:
             if self._finalizer is not None:
                 self._finalizer.detach()
             await session.close()
+
+
+def _closed_during_the_call() -> APIConnectionError:
+    return APIConnectionError("the client was closed during the call")
+
+
+def _unanswered(gate: RateLimitGate, grant: Grant, *, sent: bool, cancelled: bool) -> None:
+    """Tell ``gate`` how an attempt that passed it ended without an answer."""
+    if sent and not cancelled:
+        gate.abandon()  # the server did not answer: the gate must not wait for it
+    else:
+        gate.release(grant, sent=sent)  # the caller gave up: the next in line may go
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int, method: str, path: str) -> bytes:

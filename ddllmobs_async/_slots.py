@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 
@@ -43,6 +43,14 @@ class Slots:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed over just before the cancellation arrived
             raise
+
+    def close(self, error: Callable[[], Exception]) -> None:
+        """Fail every request waiting for a slot, each with a new ``error()`` (the client is
+        closing: they must not wait for the attempts in flight)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error())
 
     def _release(self) -> None:
         while self._waiters:

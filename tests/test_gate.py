@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from multidict import CIMultiDict
 
-from ddllmobs_async._gate import RateLimitGate, WaitTooLong
+from ddllmobs_async._gate import Grant, RateLimitGate, WaitTooLong
 from tests.fake_http import window_headers
 
 
-async def held(gate: RateLimitGate, *, first: bool = False) -> asyncio.Task[float]:
+async def held(gate: RateLimitGate, *, first: bool = False) -> asyncio.Task[Grant]:
     """An ``acquire`` started in the background, checked to be waiting."""
     task = asyncio.create_task(gate.acquire(first=first))
     await asyncio.sleep(0)
@@ -21,7 +21,7 @@ async def held(gate: RateLimitGate, *, first: bool = False) -> asyncio.Task[floa
 
 async def test_cold_gate_lets_one_probe_out_until_the_first_answer() -> None:
     gate = RateLimitGate(max_wait=60)
-    assert await gate.acquire() == 0.0
+    assert (await gate.acquire()).waited == 0.0
     second = await held(gate)
     gate.observe(window_headers(limit=5, period=1, remaining=4, reset=1.0), status=200)
     await asyncio.wait_for(second, 1)
@@ -31,14 +31,15 @@ async def test_known_budget_is_spent_then_requests_wait_for_the_reset() -> None:
     gate = RateLimitGate(max_wait=60)
     await gate.acquire()
     gate.observe(window_headers(limit=3, period=0.2, remaining=2, reset=0.2), status=200)
-    assert await gate.acquire() == 0.0
-    assert await gate.acquire() == 0.0
-    waited = await asyncio.wait_for(gate.acquire(), 1)  # spent: held until the window resets
+    assert (await gate.acquire()).waited == 0.0
+    assert (await gate.acquire()).waited == 0.0
+    # spent: held until the window resets
+    waited = (await asyncio.wait_for(gate.acquire(), 1)).waited
     assert 0.1 < waited < 0.5
     # the next window's limit applies, and its end is known: no wedge without answers
-    assert await gate.acquire() == 0.0
-    assert await gate.acquire() == 0.0
-    assert 0.05 < await asyncio.wait_for(gate.acquire(), 1) < 0.5
+    assert (await gate.acquire()).waited == 0.0
+    assert (await gate.acquire()).waited == 0.0
+    assert 0.05 < (await asyncio.wait_for(gate.acquire(), 1)).waited < 0.5
 
 
 async def test_answers_without_headers_never_leave_a_drained_window_without_an_end() -> None:
@@ -48,16 +49,16 @@ async def test_answers_without_headers_never_leave_a_drained_window_without_an_e
     await gate.acquire()
     gate.observe({}, status=502)  # a gateway's answer: no headers
     # drained, with a known end: after it the gate forgets the window and probes
-    assert await asyncio.wait_for(gate.acquire(), 1) > 0.1
+    assert (await asyncio.wait_for(gate.acquire(), 1)).waited > 0.1
     gate.observe({}, status=502)
-    assert await asyncio.wait_for(gate.acquire(), 1) == 0.0
+    assert (await asyncio.wait_for(gate.acquire(), 1)).waited == 0.0
 
 
 async def test_a_200_with_nothing_remaining_closes_the_gate_until_its_reset() -> None:
     gate = RateLimitGate(max_wait=60)
     await gate.acquire()
     gate.observe(window_headers(limit=10, period=10, remaining=0, reset=0.3), status=200)
-    waited = await asyncio.wait_for(gate.acquire(), 2)
+    waited = (await asyncio.wait_for(gate.acquire(), 2)).waited
     assert waited > 0.25
 
 
@@ -66,7 +67,8 @@ async def test_a_429_closes_the_gate_for_everyone_until_reset() -> None:
     await gate.acquire()
     gate.observe(window_headers(limit=100, period=10, remaining=50, reset=5.0), status=200)
     gate.observe(window_headers(limit=100, period=10, remaining=0, reset=0.2), status=429)
-    waited = await asyncio.wait_for(gate.acquire(), 1)  # the 429's reset is the latest word
+    # the 429's reset is the latest word
+    waited = (await asyncio.wait_for(gate.acquire(), 1)).waited
     assert 0.15 < waited < 0.5
 
 
@@ -92,7 +94,7 @@ async def test_a_reset_beyond_max_wait_fails_at_once_then_is_probed_again() -> N
     with pytest.raises(WaitTooLong):
         await gate.acquire()
     await asyncio.sleep(0.25)  # trusted for max_wait only
-    assert await gate.acquire() == 0.0  # a probe goes out
+    assert (await gate.acquire()).waited == 0.0  # a probe goes out
 
 
 async def test_a_429_beyond_max_wait_fails_the_requests_already_waiting() -> None:
@@ -115,7 +117,7 @@ async def test_answers_grow_the_allowance_of_a_server_without_headers() -> None:
     gate.observe({}, status=200)  # allowance 4, one in flight
     await asyncio.wait_for(third, 1)
     for _ in range(2):
-        assert await gate.acquire() == 0.0
+        assert (await gate.acquire()).waited == 0.0
 
 
 async def test_an_abandoned_probe_opens_the_gate() -> None:
@@ -165,7 +167,7 @@ async def test_late_answer_from_an_older_window_is_ignored() -> None:
         sent_at=sent_before_this_window,
     )
     for _ in range(9):
-        assert await gate.acquire() == 0.0
+        assert (await gate.acquire()).waited == 0.0
     gate.close()
 
 
@@ -186,4 +188,5 @@ async def test_a_failure_while_serving_waiters_fails_them_instead_of_leaving_the
     for task in waiting:
         with pytest.raises(OverflowError):
             await asyncio.wait_for(task, 1)
-    assert await asyncio.wait_for(gate.acquire(), 1) == 0.0  # the window was forgotten: a probe
+    # the window was forgotten: a probe
+    assert (await asyncio.wait_for(gate.acquire(), 1)).waited == 0.0

@@ -10,15 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
+import aiohttp
 import pytest
+from multidict import CIMultiDict
 
 import ddllmobs_async as dd
-from ddllmobs_async._gate import RateLimitGate
+from ddllmobs_async._gate import Grant, RateLimitGate
+from ddllmobs_async.testing import FakeLLMObs, Fault
 from tests.fake_http import window_headers
 from tests.raw_servers import (
     ANALYTICS_PATH,
+    API_KEY,
+    APP_KEY,
+    RawServer,
     Reply,
     Request,
     aggregate,
@@ -154,28 +160,99 @@ async def test_cancelling_the_cold_start_probe_hands_it_to_the_next_call() -> No
     assert [result.hit_count for result in results] == [1] * 20
 
 
-async def test_a_grant_given_up_before_sending_returns_its_budget() -> None:
+def window(remaining: int, reset: float = 0.3) -> CIMultiDict[str]:
+    return window_headers(limit=3, period=reset, remaining=remaining, reset=reset)
+
+
+async def grants_now(gate: RateLimitGate) -> int:
+    """How many requests the gate lets out at once (stopped at ten)."""
+    count = 0
+    while count < 10:
+        try:
+            await asyncio.wait_for(gate.acquire(), 0.01)
+        except TimeoutError:
+            break
+        count += 1
+    return count
+
+
+async def test_a_grant_given_up_before_sending_returns_its_unit_to_its_own_window_only() -> None:
     gate = RateLimitGate(max_wait=60)
     await gate.acquire()
-    gate.observe(window_headers(limit=2, period=5, remaining=1, reset=5.0), status=200)
-    await gate.acquire()  # the last unit of the window
-    gate.release(sent=False)  # never sent: the unit is back
-    assert await asyncio.wait_for(gate.acquire(), 0.1) == 0.0
-    gate.release(sent=True)  # sent, maybe counted by the server: the unit stays spent
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(gate.acquire(), 0.1)
+    gate.observe(window(remaining=1), status=200)
+    last = await gate.acquire()  # the last unit of the window
+    gate.release(last, sent=False)  # never sent: the unit is back
+    again = await asyncio.wait_for(gate.acquire(), 0.1)
+    assert again.waited == 0.0 and again.window == last.window
+    gate.release(again, sent=True)  # sent, maybe counted by the server: the unit stays spent
+    assert await grants_now(gate) == 0
+
+    # Given up after its window ended: the next window keeps its size (3), not 4.
+    stale = (await asyncio.wait_for(gate.acquire(), 1)).window
+    await asyncio.sleep(0.35)
+    assert not gate.current(Grant(0.0, stale))
+    gate.release(Grant(0.0, stale), sent=False)
+    assert await grants_now(gate) == 3
+
+
+async def test_a_grant_given_up_after_a_429_does_not_reopen_the_window() -> None:
+    gate = RateLimitGate(max_wait=60)
+    await gate.acquire()
+    gate.observe(window(remaining=2, reset=5.0), status=200)
+    waiting_for_a_slot = await gate.acquire()
+    await gate.acquire()
+    gate.observe(window(remaining=0, reset=5.0), status=429)  # another request: closed
+    gate.release(waiting_for_a_slot, sent=False)
+    assert await grants_now(gate) == 0
+
+
+@pytest.mark.parametrize("slow", ["analytics", "events"])
+async def test_calls_that_wait_for_a_slot_while_windows_pass_do_not_burst(
+    slow: Literal["analytics", "events"],
+) -> None:
+    # Warm gates (20 per 1 s per endpoint), max_concurrency=4. Four slow calls hold every
+    # slot for 1.5 s while fifty aggregates pass the analytics gate window after window; when
+    # the slots free up, each aggregate must be charged to the window it goes out in, not
+    # the one it passed the gate in, or some 40 go out at once into one window: 429s.
+    retry = policy(max_retries=10, max_rate_limit_wait=10.0)
+    async with FakeLLMObs.seeded(
+        n_experiments=4, seed=3, rate_limit=(20, 1.0), latency=0.02
+    ) as fake:
+        ids = [experiment["id"] for experiment in fake.experiments]
+        client = dd.LLMObsClient(
+            fake.api_key, fake.app_key, base_url=fake.url, max_concurrency=4, retry_policy=retry
+        )
+        async with client:
+            await client.aggregate(QUERY)  # the gates learn limit and period
+            await client.get_experiment_results(ids[0])
+            await asyncio.sleep(1.1)
+            fake.reset_requests()
+            fake.inject(*[Fault.delay(1.5)] * 4, endpoint=slow)
+            async with asyncio.timeout(30), asyncio.TaskGroup() as group:
+                for number in range(4):
+                    if slow == "analytics":
+                        group.create_task(client.aggregate(QUERY))
+                    else:
+                        group.create_task(client.get_experiment_results(ids[number]))
+                await asyncio.sleep(0.05)
+                for _ in range(50):
+                    group.create_task(client.aggregate(QUERY))
+        assert fake.stats.rate_limited <= 2, fake.stats
 
 
 # --- a retry goes first ---------------------------------------------------------------------
 
 
 async def test_a_retry_is_served_before_calls_that_have_not_started() -> None:
-    # max_concurrency=4 and forty calls; the very first attempt gets a 503. Its retry goes to
-    # the front of the queue for a slot, so that call ends among the first, not the last.
-    answers = iter([Reply(503, b'{"errors": ["unavailable"]}')])
+    # A warm gate with a large budget lets all forty calls through at once, so they queue for
+    # the four slots of max_concurrency=4. The first attempt after warming gets a 503: its
+    # retry goes to the front of the slot queue, so that call ends among the first, not last.
+    budget = rate_limit(limit=1000, remaining=900, reset=10, period=10)
+    unavailable = Reply(503, b'{"errors": ["unavailable"]}', budget)
+    answers = iter([Reply(200, aggregate(), budget), unavailable])
 
     def script(request: Request) -> Reply:
-        return next(answers, Reply(200, aggregate(), delay=0.02))
+        return next(answers, Reply(200, aggregate(), budget, delay=0.02))
 
     finished: list[int] = []
 
@@ -184,13 +261,37 @@ async def test_a_retry_is_served_before_calls_that_have_not_started() -> None:
         finished.append(number)
 
     retry = policy(max_retries=1)
-    async with (
-        serving(script, max_concurrency=4, retry_policy=retry) as (server, client),
-        asyncio.timeout(5),
-        asyncio.TaskGroup() as group,
-    ):
-        for number in range(40):
-            group.create_task(call(number))
-    assert server.requests[0].path == ANALYTICS_PATH
+    async with serving(script, max_concurrency=4, retry_policy=retry) as (server, client):
+        await client.aggregate(QUERY)  # warm: a known window with room for every call
+        async with asyncio.timeout(5), asyncio.TaskGroup() as group:
+            for number in range(40):
+                group.create_task(call(number))
+    assert server.requests[1].path == ANALYTICS_PATH
     assert sorted(finished) == list(range(40))
     assert finished.index(0) < 10, finished
+
+
+async def test_close_fails_the_calls_waiting_for_a_slot_at_once() -> None:
+    # With a caller's own aiohttp session, close() leaves it open, so the attempt in flight
+    # runs on; the calls waiting for the one slot must not wait for it.
+    budget = rate_limit(limit=100, remaining=90, reset=10, period=10)
+    answers = [Reply(200, aggregate(), budget), Reply(200, aggregate(), budget, delay=2.0)]
+    async with RawServer(answers) as server, aiohttp.ClientSession() as session:
+        client = dd.LLMObsClient(
+            API_KEY, APP_KEY, base_url=server.url, session=session, max_concurrency=1
+        )
+        await client.aggregate(QUERY)  # warm: the waiting calls pass the gate, not the slot
+        in_flight = asyncio.create_task(client.aggregate(QUERY))
+        await asyncio.sleep(0.1)
+        waiting = [asyncio.create_task(client.aggregate(QUERY)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await client.close()
+        async with asyncio.timeout(1):
+            outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        elapsed = time.monotonic() - started
+        in_flight.cancel()
+        await asyncio.gather(in_flight, return_exceptions=True)
+    assert all(isinstance(o, dd.APIConnectionError) for o in outcomes), outcomes
+    assert elapsed < 0.5
+    assert len(server.requests) == 2

@@ -275,9 +275,9 @@ def test_only_large_bodies_pause_the_gc() -> None:
 
 async def test_the_fast_path_takes_the_budget_then_requests_wait() -> None:
     gate = RateLimitGate(max_wait=60)
-    assert await gate.acquire() == 0.0  # the cold-start probe
+    assert (await gate.acquire()).waited == 0.0  # the cold-start probe
     gate.observe(window_headers(limit=5, remaining=1, reset=60.0), status=200)
-    assert await gate.acquire() == 0.0
+    assert (await gate.acquire()).waited == 0.0
     with pytest.raises(asyncio.TimeoutError):  # the budget is spent: held until the reset
         await asyncio.wait_for(gate.acquire(), 0.05)
     gate.close()

@@ -36,17 +36,17 @@ class Endpoints:
         cursor: str | None,
         max_items: int | None,
         prefetch: int,
-        endpoint: str | None = None,
+        endpoint: str,
     ) -> AsyncGenerator[P]:
         """The page stream of ``GET path`` every list endpoint shares (lazy, or reading
         ``prefetch`` pages ahead); ``structure(body, cursor=...)`` builds each page and
         ``count(body)`` and ``split(body, parts)`` count and slice a body's items.
-        ``endpoint`` names the rate-limit gate when ``path`` holds a parameter."""
+        ``endpoint`` is ``path``'s template: it names the rate-limit gate."""
 
         async def fetch_body(page_cursor: str | None, limit: int | None) -> Any:
             query = [*params, *page_params(limit, page_cursor)]
             return await self._session.request_json(
-                "GET", path, _decoded, params=query, endpoint=endpoint
+                "GET", path, _decoded, endpoint=endpoint, params=query
             )
 
         def structure_page(body: Any, *, cursor: str | None) -> P:

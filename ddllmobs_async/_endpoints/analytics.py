@@ -38,6 +38,7 @@ class AnalyticsEndpoints(Endpoints):
             "POST",
             ANALYTICS_PATH,
             functools.partial(structure_aggregate_result, computes=query.compute),
+            endpoint=ANALYTICS_PATH,
             payload=encode_body(unstructure_aggregate_query(query)),
         )
 

@@ -141,6 +141,7 @@ class ExperimentEndpoints(Endpoints):
             cursor=cursor,
             max_items=max_items,
             prefetch=prefetch,
+            endpoint=EXPERIMENTS_PATH,
         )
         async with aclosing(pages):
             async for page in pages:

@@ -81,6 +81,7 @@ class ProjectEndpoints(Endpoints):
             cursor=cursor,
             max_items=max_items,
             prefetch=0,
+            endpoint=PROJECTS_PATH,
         )
         async with aclosing(pages):
             async for page in pages:
