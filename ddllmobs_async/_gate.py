@@ -23,7 +23,8 @@ first come, first served; a retry goes to the front of the queue.
 A :class:`Grant` names the window it was charged to: a request that waits for a concurrency
 slot after passing the gate asks :meth:`RateLimitGate.current` once it has one, and is charged
 again when that window has ended meanwhile (else slow calls holding every slot would let a
-pile of grants out into one window).
+pile of grants out into one window): at once when the current window has room
+(:meth:`RateLimitGate.take_now`), else it gives the slot back and queues again, first.
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ class RateLimitGate:
                 self.release(Grant(0.0, waiter.result()), sent=False)
             raise
         return Grant(_now() - started, window)
+
+    def take_now(self) -> Grant | None:
+        """Charge the current window now, ahead of the queue, or ``None`` when that needs a
+        wait (for a grant whose window ended while its request waited for a slot)."""
+        now = _now()
+        return Grant(0.0, self._window) if self._take(now) == 0.0 else None
 
     def current(self, grant: Grant) -> bool:
         """Whether ``grant``'s window is still the one requests are charged to."""

@@ -193,17 +193,51 @@ class SessionManager:
         slot, and the others' calls go by; a retry goes to the front of both queues.
         """
         session = self._client_session()  # first: it may renew the slots for a new loop
-        grant = await self._pass_gate(gate, method, path, first=retry)
+        first = retry
+        while True:
+            grant = await self._pass_gate(gate, method, path, first=first)
+            answer = await self._send_in_slot(
+                session,
+                method,
+                path,
+                params,
+                payload,
+                gate=gate,
+                grant=grant,
+                first=first,
+                opened=opened,
+            )
+            if answer is not None:
+                return answer
+            first = True  # its window ended while it waited for a slot: again, at the front
+
+    async def _send_in_slot(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        payload: bytes | None,
+        *,
+        gate: RateLimitGate,
+        grant: Grant,
+        first: bool,
+        opened: int,
+    ) -> Answer | None:
+        """Take a slot and send, charged to the window the request goes out in; ``None``
+        when the grant's window ended while it waited for the slot and the current one has
+        no room: it must pass the gate again, without holding a slot (nothing waits at a
+        gate holding one, so slow calls can never leave every slot waiting)."""
         granted, sent = True, False  # the gate must hear how a grant it gave ends
         try:
-            async with self._slots.held(first=retry):
+            async with self._slots.held(first=first):
                 if not gate.current(grant):
-                    # Its window ended while it waited for a slot (slow calls held them all):
-                    # charged again, to the window it goes out in.
                     gate.release(grant, sent=False)
                     granted = False
-                    grant = await self._pass_gate(gate, method, path, first=True)
-                    granted = True
+                    renewed = gate.take_now()
+                    if renewed is None:
+                        return None
+                    grant, granted = renewed, True
                 self._check_open(opened, method, path)  # close() may have run while we waited
                 sent_at = asyncio.get_running_loop().time()
                 sent = True

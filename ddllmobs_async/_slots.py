@@ -40,7 +40,7 @@ class Slots:
         try:
             await waiter
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._release()  # handed over just before the cancellation arrived
             raise
 

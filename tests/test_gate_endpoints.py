@@ -237,7 +237,10 @@ async def test_calls_that_wait_for_a_slot_while_windows_pass_do_not_burst(
                 await asyncio.sleep(0.05)
                 for _ in range(50):
                     group.create_task(client.aggregate(QUERY))
-        assert fake.stats.rate_limited <= 2, fake.stats
+        # Without charging again, some 20 are 429s. A few (at most a slot-full) may still be:
+        # the gate's windows are estimated from whole-second resets (measured: 0-4).
+        assert fake.stats.rate_limited <= 4, fake.stats
+        assert fake.stats.requests <= 4 + 50 + 4, fake.stats
 
 
 # --- a retry goes first ---------------------------------------------------------------------
@@ -295,3 +298,27 @@ async def test_close_fails_the_calls_waiting_for_a_slot_at_once() -> None:
     assert all(isinstance(o, dd.APIConnectionError) for o in outcomes), outcomes
     assert elapsed < 0.5
     assert len(server.requests) == 2
+
+
+async def test_a_window_forgotten_while_calls_wait_for_slots_does_not_wedge_the_client() -> None:
+    # Datadog-shaped windows (100 per 10 s) are far beyond max_rate_limit_wait=1: trusted for
+    # 1 s, then forgotten (one probe at a time). Two slow events reads hold both slots for
+    # 2.5 s while aggregates pass the analytics gate and queue for a slot; by then their
+    # window is forgotten. No call may wait at a gate holding a slot, or nothing is sent.
+    retry = policy(max_retries=3, max_rate_limit_wait=1.0)
+    async with FakeLLMObs.seeded(
+        n_experiments=3, seed=5, rate_limit=(100, 10.0), latency=0.02
+    ) as fake:
+        ids = [experiment["id"] for experiment in fake.experiments]
+        client = dd.LLMObsClient(
+            fake.api_key, fake.app_key, base_url=fake.url, max_concurrency=2, retry_policy=retry
+        )
+        async with client, asyncio.timeout(15), asyncio.TaskGroup() as group:
+            await client.aggregate(QUERY)  # the gates learn their (far) windows
+            await client.get_experiment_results(ids[0])
+            fake.inject(Fault.delay(2.5), Fault.delay(2.5), endpoint="events")
+            slow = [group.create_task(client.get_experiment_results(i)) for i in ids[1:]]
+            await asyncio.sleep(0.05)
+            calls = [group.create_task(client.aggregate(QUERY)) for _ in range(6)]
+    assert all(task.done() for task in slow)
+    assert [task.result().hit_count for task in calls] == [calls[0].result().hit_count] * 6

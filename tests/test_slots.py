@@ -69,3 +69,41 @@ async def test_close_fails_the_waiters_and_the_slots_still_work() -> None:
     await holder_task
     async with asyncio.timeout(0.5), slots.held():  # the slot came back
         pass
+
+
+async def peak_holders(slots: Slots, users: int = 5) -> int:
+    """The most holders at once when ``users`` tasks each hold a slot briefly."""
+    inside = peak = 0
+
+    async def user() -> None:
+        nonlocal inside, peak
+        async with slots.held():
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.005)
+            inside -= 1
+
+    async with asyncio.timeout(2), asyncio.TaskGroup() as group:
+        for _ in range(users):
+            group.create_task(user())
+    return peak
+
+
+@pytest.mark.parametrize("how", ["cancelled while waiting", "failed by close, then cancelled"])
+async def test_a_waiter_that_never_got_a_slot_adds_none(how: str) -> None:
+    slots = Slots(1)
+    held = slots.held()
+    await held.__aenter__()
+
+    async def waiter() -> None:
+        async with slots.held():
+            pass
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    if how != "cancelled while waiting":
+        slots.close(lambda: RuntimeError("closed"))  # fails it; it has not resumed yet
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await held.__aexit__(None, None, None)
+    assert await peak_holders(slots) == 1
