@@ -9,6 +9,11 @@ import pytest
 from ddllmobs_async._slots import Slots
 
 
+async def take_and_leave(slots: Slots) -> None:
+    async with slots.held():
+        pass
+
+
 async def holder(slots: Slots, order: list[str], name: str, *, first: bool = False) -> None:
     async with slots.held(first=first):
         order.append(name)
@@ -35,11 +40,7 @@ async def test_a_slot_handed_to_a_waiter_cancelled_before_it_ran_passes_on() -> 
     held = slots.held()
     await held.__aenter__()
 
-    async def waiter() -> None:
-        async with slots.held():
-            pass
-
-    b, c = asyncio.create_task(waiter()), asyncio.create_task(waiter())
+    b, c = asyncio.create_task(take_and_leave(slots)), asyncio.create_task(take_and_leave(slots))
     await asyncio.sleep(0)
     await held.__aexit__(None, None, None)  # hands the slot to B, without a loop turn
     b.cancel()
@@ -95,11 +96,7 @@ async def test_a_waiter_that_never_got_a_slot_adds_none(how: str) -> None:
     held = slots.held()
     await held.__aenter__()
 
-    async def waiter() -> None:
-        async with slots.held():
-            pass
-
-    task = asyncio.create_task(waiter())
+    task = asyncio.create_task(take_and_leave(slots))
     await asyncio.sleep(0)
     if how != "cancelled while waiting":
         slots.close(lambda: RuntimeError("closed"))  # fails it; it has not resumed yet
