@@ -228,7 +228,17 @@ class SessionManager:
         when the grant's window ended while it waited for the slot and the current one has
         no room: it must pass the gate again, without holding a slot (nothing waits at a
         gate holding one, so slow calls can never leave every slot waiting)."""
-        granted, sent = True, False  # the gate must hear how a grant it gave ends
+        granted, sent, heard = True, False, False  # the gate must hear how a grant ends
+
+        def hear(status: int, headers: Mapping[str, str]) -> None:
+            # As soon as the answer's head arrives: a body that then fails to arrive or
+            # decode was still answered, and its rate-limit headers still hold.
+            nonlocal heard
+            heard = True
+            reading = gate.observe(headers, status=status, sent_at=sent_at)
+            if reading is not None:
+                self._latest = reading
+
         try:
             async with self._slots.held(first=first):
                 if not gate.current(grant):
@@ -241,16 +251,12 @@ class SessionManager:
                 self._check_open(opened, method, path)  # close() may have run while we waited
                 sent_at = asyncio.get_running_loop().time()
                 sent = True
-                answer = await self._exchange(session, method, path, params, payload)
+                return await self._exchange(session, method, path, params, payload, hear)
         except BaseException as error:
-            if granted:
+            if granted and not heard:
                 cancelled = isinstance(error, asyncio.CancelledError)
                 _unanswered(gate, grant, sent=sent, cancelled=cancelled)
             raise
-        reading = gate.observe(answer.headers, status=answer.status, sent_at=sent_at)
-        if reading is not None:
-            self._latest = reading
-        return answer
 
     def _gate(self, endpoint: str) -> RateLimitGate:
         gate = self._gates.get(endpoint)
@@ -292,8 +298,10 @@ class SessionManager:
         path: str,
         params: QueryParams | None,
         payload: bytes | None,
+        hear: Callable[[int, Mapping[str, str]], None],
     ) -> Answer:
-        """The HTTP exchange itself; aiohttp's errors become ours.
+        """The HTTP exchange itself; aiohttp's errors become ours. ``hear`` gets the status
+        and headers as soon as they arrive, before the body is read.
 
         Ours are raised outside aiohttp's ``except`` blocks, so no aiohttp exception (whose
         ``request_info`` holds the request headers, keys included) is chained to them.
@@ -310,6 +318,7 @@ class SessionManager:
                 allow_redirects=False,
                 raise_for_status=False,  # a caller's session may say otherwise
             ) as response:
+                hear(response.status, response.headers)
                 body = await _read_body(response, self._max_response_bytes, method, path)
                 return Answer(response.status, response.headers, body)
         except TimeoutError:

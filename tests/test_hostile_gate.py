@@ -21,6 +21,7 @@ from tests.raw_servers import (
     Reply,
     Request,
     Silence,
+    Truncated,
     aggregate,
     rate_limit,
     serving,
@@ -224,3 +225,35 @@ async def test_a_retry_after_beyond_the_cap_closes_the_gate_for_everyone() -> No
             )
     assert all(isinstance(o, dd.RateLimitError) for o in outcomes), outcomes
     assert len(server.requests) <= 1 + 2
+
+
+# --- 5. an answer whose body fails still teaches the gate -----------------------------------
+
+
+@pytest.mark.parametrize("status", [200, 429])
+@pytest.mark.parametrize("body_fault", ["cut short", "bad gzip"])
+async def test_an_answer_whose_body_fails_still_closes_a_spent_window(
+    status: int, body_fault: str
+) -> None:
+    # The cold probe's answer says "window spent, resets in 1 s", but its body cannot be read.
+    # The server did answer: the gate must hear its headers, not treat it like a host that
+    # never answered (which opens a cold gate to every waiting call at once).
+    spent = rate_limit(limit=5, remaining=0, reset=1, period=1)
+    if body_fault == "cut short":
+        first: Truncated | Reply = Truncated(b'{"data": ', status=status, headers=spent)
+    else:
+        first = Reply(status, b"not gzip at all", {**spent, "Content-Encoding": "gzip"})
+    async with serving([first, OK], retry_policy=policy()) as (server, client):
+        probe = asyncio.create_task(client.aggregate(QUERY))
+        await asyncio.sleep(0)  # the probe passes the cold gate first
+        others = [asyncio.create_task(client.aggregate(QUERY)) for _ in range(6)]
+        with pytest.raises(dd.LLMObsError):
+            async with asyncio.timeout(2):
+                await probe
+        async with asyncio.timeout(4):
+            results = await asyncio.gather(*others)
+    probed_at = server.requests[0].at
+    sent_in_the_spent_window = [r for r in server.requests[1:] if r.at - probed_at < 0.5]
+    assert sent_in_the_spent_window == []
+    assert [r.hit_count for r in results] == [1] * 6
+    assert len(server.requests) == 1 + 6
