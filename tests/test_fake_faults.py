@@ -371,6 +371,22 @@ async def test_rate_limit_under_concurrency(http: aiohttp.ClientSession) -> None
         assert fake.stats.rate_limited == 7
 
 
+async def test_a_slow_answer_counts_in_the_window_its_request_arrived_in(
+    http: aiohttp.ClientSession,
+) -> None:
+    # A gateway counts a request when it comes in, however long the answer takes: the slow
+    # first request spends the window's one unit, so the quick one after it is refused.
+    async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(1, 5.0)) as fake:
+        fake.inject(Fault.delay(0.5))
+        async with asyncio.TaskGroup() as group:
+            slow = group.create_task(get(http, fake))
+            await asyncio.sleep(0.1)  # it arrives; its answer is 0.5 s away
+            assert len(fake.requests) == 1
+            quick = await get(http, fake)
+            assert not slow.done()
+        assert (slow.result().status, quick.status) == (200, 429)
+
+
 async def test_rate_limit_windows_are_per_endpoint(http: aiohttp.ClientSession) -> None:
     async with FakeLLMObs.seeded(n_experiments=3, rate_limit=(1, 5.0)) as fake:
         assert (await get(http, fake)).status == 200

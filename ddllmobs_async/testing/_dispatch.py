@@ -66,16 +66,20 @@ class Dispatcher:
     ) -> Answer:
         endpoint = found[0].endpoint if found else None
         fault = self._faults.next_for(endpoint)
+        served = fault is None or fault.kind == "delay"
+        # Judged on arrival, answered after the wait: the rate limit counts a request when
+        # it comes in, however long the answer then takes (as a gateway in front would).
+        response = self._serve(request, found, body) if served else None
         delay = self._latency + (fault.seconds if fault and fault.kind == "delay" else 0.0)
         if delay and not await self._sleep(delay):
             return drop_connection(request), None, fault.name if fault else None
-        if fault is not None and fault.kind != "delay":
+        if response is None:
+            assert fault is not None
             limiter = self._limiters[endpoint]
             response = await serve_fault(
                 fault, request, limiter.headers(), _rate_limited_headers(fault, limiter)
             )
             return response, None if fault.kind == "reset" else response.status, fault.name
-        response = self._serve(request, found, body)
         return response, response.status, fault.name if fault else None
 
     def _serve(

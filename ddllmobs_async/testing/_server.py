@@ -98,7 +98,8 @@ class FakeLLMObs:
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
         rate_limit: ``(limit, period_seconds)`` to enforce per endpoint with fixed windows,
-            or ``None`` to only send nominal headers.
+            or ``None`` to only send nominal headers. A request counts when it arrives,
+            however late its answer (``latency``, ``Fault.delay``).
         latency: Seconds to wait before every answer.
         integer_reset: Send ``x-ratelimit-reset`` in whole seconds (rounded up) like
             Datadog (the default). ``False`` sends up to 3 decimals, for tests whose
