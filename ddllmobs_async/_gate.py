@@ -13,8 +13,9 @@ What a request waits for at the gate always has a known end:
   flight, which ends within one attempt. A probe that gets no answer opens the gate; one
   whose caller gave up (cancelled) hands the probe to the next in line.
 * **A 429** closes the gate for everyone until its reset (``X-RateLimit-Reset`` or
-  ``Retry-After``). Without a known limit, the gate learns the pace from what the server
-  accepted before the 429 (that many requests per hold), adding one per clean window.
+  ``Retry-After``; for a second when it says neither). Without a known limit, the gate
+  learns the pace from what the server accepted before the 429 (that many requests per
+  hold), adding one per clean window.
 
 A wait longer than ``max_wait`` fails at once (:class:`WaitTooLong`), and such a far reset is
 trusted for ``max_wait`` only: after that the gate lets a probe through. Requests are served
@@ -43,6 +44,11 @@ _UNLIMITED = 1 << 30
 _SAME_WINDOW_SLACK = 0.05
 # A learned window is never shorter than this (a "Retry-After: 0" teaches no pace).
 _MIN_LEARNED_PERIOD = 0.1
+# How long a 429 that says nothing about when (no reset, no Retry-After) holds the endpoint,
+# at most max_wait: Datadog's windows are whole seconds. Halving the requests in flight
+# instead cannot pace a rate: a server answering in a millisecond gets a thousand a second
+# from one request in flight.
+_SILENT_429_HOLD = 1.0
 
 
 class WaitTooLong(Exception):
@@ -205,9 +211,8 @@ class RateLimitGate:
         # else: a late answer from an older window; it teaches nothing.
 
     def _on_429(self, now: float, wait: float | None) -> None:
-        if wait is None:  # nothing says how long: send fewer at once, the retry backs off
-            if self._reset_at is None:
-                self._allowance = max(1, self._allowance // 2)
+        if wait is None:
+            self._on_silent_429(now)
             return
         if not self._throttled and (self._limit is None or self._learned):
             self._limit = max(1, self._accepted)
@@ -216,6 +221,18 @@ class RateLimitGate:
         self._throttled = True
         # A 429's reset is the server's latest word on this window: it replaces what we knew.
         self._open_window(now, now + wait, 0)
+
+    def _on_silent_429(self, now: float) -> None:
+        """A 429 that says nothing about when: the window we know is spent until its end (a
+        learned pace drops back to what was accepted in it); with none, hold for a second
+        and learn the pace, as for a ``Retry-After``."""
+        if self._reset_at is None or now >= self._reset_at or self._period is None:
+            self._on_429(now, min(_SILENT_429_HOLD, self._max_wait))
+            return
+        if self._learned and not self._throttled:
+            self._limit = max(1, self._accepted)
+        self._throttled = True
+        self._open_window(now, self._reset_at, 0)
 
     def _open_window(self, now: float, reset_at: float, budget: int) -> None:
         self._window += 1
@@ -230,10 +247,9 @@ class RateLimitGate:
         """Move past a window that has ended: refill it when its size is known, else probe."""
         if self._reset_at is None:
             return
-        if now >= self._trust_until:
-            self._forget_window()
-            return
         if now < self._reset_at:
+            if now >= self._trust_until:  # a far end, believed for max_wait only
+                self._forget_window()
             return
         if self._limit is None or self._period is None:
             self._forget_window()

@@ -174,11 +174,13 @@ async def test_a_silent_first_probe_holds_others_back_at_most_one_attempt() -> N
 
 
 class FixedWindow:
-    """``limit`` requests per ``window`` seconds; over it, a 429 with only ``Retry-After``."""
+    """``limit`` requests per ``window`` seconds; over it, a 429 with only ``Retry-After``
+    (or, with ``says_when=False``, with no header at all)."""
 
-    def __init__(self, limit: int, window: float) -> None:
+    def __init__(self, limit: int, window: float, *, says_when: bool = True) -> None:
         self.limit = limit
         self.window = window
+        self.says_when = says_when
         self.started = time.monotonic()
         self.counts: dict[int, int] = {}
         self.too_many = 0
@@ -192,7 +194,7 @@ class FixedWindow:
         self.too_many += 1
         wait = (index + 1) * self.window - elapsed
         body = b'{"errors": ["Too many requests"]}'
-        return Reply(429, body, {"Retry-After": f"{wait:.3f}"})
+        return Reply(429, body, {"Retry-After": f"{wait:.3f}"} if self.says_when else {})
 
 
 async def test_retry_after_only_server_every_call_succeeds_and_429s_stay_few() -> None:
@@ -210,6 +212,24 @@ async def test_retry_after_only_server_every_call_succeeds_and_429s_stay_few() -
     assert not failed, f"{len(failed)} calls failed, e.g. {failed[0]!r}"
     assert limiter.too_many < 100, f"{limiter.too_many} answers were 429"
     assert len(server.requests) == 200 + limiter.too_many
+
+
+async def test_a_gateway_whose_429s_say_nothing_is_paced_not_stormed() -> None:
+    # 20 requests per 1 s window; over it, a 429 with no header at all. The gate used to
+    # halve an in-flight allowance that doubling had taken to 2**30, so every slot kept
+    # sending and 429s outnumbered the calls. Each such 429 must hold the endpoint for a
+    # while (as a Retry-After does) and the gate learn the pace from what was accepted.
+    limiter = FixedWindow(limit=20, window=1.0, says_when=False)
+    async with RawServer(limiter) as server:
+        retry = policy(max_retries=3, initial_delay=0.5, max_delay=8.0, max_rate_limit_wait=10)
+        async with client_for(server, max_concurrency=16, retry_policy=retry) as client:
+            async with asyncio.timeout(30):
+                outcomes = await asyncio.gather(
+                    *(client.aggregate(QUERY) for _ in range(80)), return_exceptions=True
+                )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert not failed, f"{len(failed)} calls failed, e.g. {failed[0]!r}"
+    assert limiter.too_many <= 40, f"{limiter.too_many} answers were 429"
 
 
 async def test_a_retry_after_beyond_the_cap_closes_the_gate_for_everyone() -> None:
