@@ -69,6 +69,29 @@ def test_strings_are_promoted_to_compute_and_group_by() -> None:
     assert [c.key for c in mixed.compute] == ["x", "b"]
 
 
+@pytest.mark.parametrize(
+    "computes",
+    [
+        [dd.Compute("score_value", name="x"), dd.Compute("count", name="x")],
+        ["score_value", dd.Compute("count", name="score_value")],
+        ["count", "count"],
+    ],
+)
+def test_two_computes_reported_under_one_key_are_refused(computes: list[Any]) -> None:
+    # The server keys each result by name (or metric): both would read one value back.
+    with pytest.raises(ValueError, match=r"AggregateQuery\.compute .* distinct name="):
+        dd.AggregateQuery(computes, ["experiment-evals"], "*")
+
+
+def test_computes_of_one_metric_under_distinct_names_are_kept() -> None:
+    query = dd.AggregateQuery(
+        [dd.Compute("score_value", name="a"), dd.Compute("score_value", name="b"), "count"],
+        ["experiment-evals"],
+        "*",
+    )
+    assert [c.key for c in query.compute] == ["a", "b", "count"]
+
+
 def test_time_range_accepts_epoch_ms_and_other_timezones() -> None:
     plus_two = timezone(timedelta(hours=2))
     body = unstructure_aggregate_query(

@@ -139,6 +139,19 @@ def _to_computes(value: Iterable[Compute | str]) -> tuple[Compute, ...]:
     return tuple(item if isinstance(item, Compute) else Compute(item) for item in items)
 
 
+def _check_distinct_keys(computes: Sequence[Compute]) -> None:
+    """Refuse two computes whose results the server would report under one key."""
+    # Both would read one value back, one of them silently wrong.
+    seen: set[str] = set()
+    for compute in computes:
+        if compute.key in seen:
+            raise ValueError(
+                f"AggregateQuery.compute has two computes reported under {compute.key!r} (a "
+                "Compute's name, or its metric when unnamed): give each a distinct name="
+            )
+        seen.add(compute.key)
+
+
 def _to_indexes(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(_items("indexes", value, str))
 
@@ -188,6 +201,7 @@ class AggregateQuery:
     def __attrs_post_init__(self) -> None:
         if not self.compute:
             raise ValueError("AggregateQuery.compute needs at least one Compute")
+        _check_distinct_keys(self.compute)
         if not self.indexes:
             raise ValueError("AggregateQuery.indexes needs at least one index")
         for index in self.indexes:
