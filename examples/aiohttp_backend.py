@@ -17,6 +17,7 @@ Run it::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -30,6 +31,10 @@ ClientFactory = Callable[[], LLMObsClient]
 
 
 AVERAGE_SCORE = Compute("score_value", name="avg_score")
+
+# The id from the URL goes into a search query: anything but a plain id (``*``, spaces,
+# ``OR``, ``@field:value``) would change what the query matches, e.g. every experiment's.
+PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def client_from_env() -> LLMObsClient:
@@ -82,6 +87,8 @@ async def list_experiments(request: web.Request) -> web.Response:
 async def experiment_scores(request: web.Request) -> web.Response:
     """``GET /scores/{experiment_id}``: the experiment's average eval score per label."""
     experiment_id = request.match_info["experiment_id"]
+    if not PLAIN_ID.fullmatch(experiment_id):
+        return _error(400, "experiment_id must be letters, digits, '-' or '_'")
     query = AggregateQuery(
         [AVERAGE_SCORE],
         ["experiment-evals"],

@@ -17,6 +17,7 @@ Run it::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -29,6 +30,10 @@ ClientFactory = Callable[[], LLMObsClient]
 
 
 AVERAGE_SCORE = Compute("score_value", name="avg_score")
+
+# The id from the URL goes into a search query: anything but a plain id (``*``, spaces,
+# ``OR``, ``@field:value``) would change what the query matches, e.g. every experiment's.
+PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def client_from_env() -> LLMObsClient:
@@ -80,6 +85,8 @@ def create_app(make_client: ClientFactory = client_from_env) -> FastAPI:
     @app.get("/scores/{experiment_id}")
     async def experiment_scores(client: Client, experiment_id: str) -> dict[str, Any]:
         """The experiment's average eval score per label."""
+        if not PLAIN_ID.fullmatch(experiment_id):
+            raise HTTPException(400, "experiment_id must be letters, digits, '-' or '_'")
         query = AggregateQuery(
             [AVERAGE_SCORE],
             ["experiment-evals"],
