@@ -113,8 +113,13 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def main() -> None:
-    """Serve on ``PORT`` (default 8080)."""
-    web.run_app(create_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "8080")))
+    """Serve on ``PORT`` (default 8080).
+
+    ``handler_cancellation=True``: a client that disconnects cancels its handler, and so
+    the handler's call to Datadog (aiohttp's default lets the handler run to its end).
+    """
+    port = int(os.environ.get("PORT", "8080"))
+    web.run_app(create_app(), host="127.0.0.1", port=port, handler_cancellation=True)
 
 
 if __name__ == "__main__":
