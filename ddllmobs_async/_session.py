@@ -319,7 +319,7 @@ class SessionManager:
                 raise_for_status=False,  # a caller's session may say otherwise
             ) as response:
                 hear(response.status, response.headers)
-                body = await _read_body(response, self._max_response_bytes, method, path)
+                body = await self._read_answer_body(response, method, path)
                 return Answer(response.status, response.headers, body)
         except TimeoutError:
             failure = APITimeoutError(f"{method} {path} timed out after {self._timeout.total}s")
@@ -328,6 +328,19 @@ class SessionManager:
         except aiohttp.ClientError as err:
             failure = APIConnectionError(f"{method} {path} failed: {_describe(err)}")
         raise failure
+
+    async def _read_answer_body(
+        self, response: aiohttp.ClientResponse, method: str, path: str
+    ) -> bytes:
+        """The body; for an error status, an empty one when it cannot be read whole: the
+        status says what happened (a 4xx is not retried because its body broke), and the
+        error it raises carries the status and headers."""
+        try:
+            return await _read_body(response, self._max_response_bytes, method, path)
+        except ResponseValidationError:
+            if 200 <= response.status < 300:
+                raise
+            return b""
 
     # --- the aiohttp session ------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import ddllmobs_async as dd
 from tests.raw_servers import (
     RawServer,
     Reply,
+    Truncated,
     aggregate,
     deep_json,
     experiment,
@@ -104,6 +105,33 @@ async def test_a_body_that_is_not_the_gzip_it_claims_is_retried_and_named() -> N
         assert len(server.requests) == 3  # retried, like a body cut short
     message = str(caught.value)
     assert "could not be decoded" in message and "content-encoding: gzip" in message, message
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "requests"),
+    [
+        (400, dd.BadRequestError, 1),
+        (404, dd.NotFoundError, 1),
+        (429, dd.RateLimitError, 3),
+        (503, dd.ServerError, 3),
+    ],
+)
+async def test_an_error_answer_whose_body_is_cut_short_keeps_its_status(
+    status: int, error: type[dd.APIError], requests: int
+) -> None:
+    # The status says what happened; an unreadable error body adds nothing to it. A 4xx
+    # must not be retried because its body broke, and every status keeps its typed error.
+    cut = Truncated(b'{"errors": [{"title": "Bad', status=status)
+    retry = dd.RetryPolicy(
+        max_retries=2, initial_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.2
+    )
+    async with serving([cut], retry_policy=retry) as (server, client):
+        with pytest.raises(dd.APIError) as caught:
+            async with asyncio.timeout(5):
+                await client.aggregate(QUERY)
+        assert len(server.requests) == requests
+    assert type(caught.value) is error
+    assert caught.value.status == status
 
 
 # --- 9. deep JSON ---------------------------------------------------------------------------
