@@ -749,16 +749,17 @@ def test_fake_server_data_leads_up_to_now_unless_pinned() -> None:
 
 def test_fake_server_env_file_sourced_in_one_shell(tmp_path: Path) -> None:
     script = """
-        rm -f .env
-        ddllmobs fake-server --experiments 3 --env-file .env > /dev/null 2>&1 &
+        echo 'SECRET=mine' > .env  # the user's own file, never touched
+        ddllmobs fake-server --experiments 3 --env-file .ddllmobs-fake.env >/dev/null 2>&1 &
         server=$!
-        while [ ! -f .env ]; do sleep 0.1; done
-        . ./.env
+        while [ ! -f .ddllmobs-fake.env ]; do sleep 0.1; done
+        . ./.ddllmobs-fake.env
         ddllmobs experiments list --format jsonl
         status=$?
         kill $server
         wait $server
-        [ ! -e .env ] || exit 9  # the server removed its file
+        [ ! -e .ddllmobs-fake.env ] || exit 9  # the server removed its file
+        [ "$(cat .env)" = SECRET=mine ] || exit 8
         exit $status
     """
     result = subprocess.run(

@@ -41,7 +41,7 @@ def one_shell_blocks() -> list[Block]:
         b
         for page in PAGES
         for b in code_blocks(page)
-        if b.lang == "bash" and "--env-file .env &" in b.source
+        if b.lang == "bash" and "--env-file .ddllmobs-fake.env &" in b.source
     ]
 
 
@@ -100,11 +100,14 @@ def test_two_terminals_paste_the_printed_lines_and_run_the_quickstart(tmp_path: 
 def test_one_shell_block_runs_as_written(block: Block, tmp_path: Path) -> None:
     for name in re.findall(r"^python (\w+\.py)", block.source, re.M):
         (tmp_path / name).write_text(program(name).source)
-    (tmp_path / ".env").write_text("export DD_LLMOBS_BASE_URL=http://stale.invalid\n")
+    users = "export DD_LLMOBS_BASE_URL=http://users.invalid\n"
+    (tmp_path / ".env").write_text(users)  # the reader's own .env, never touched
+    (tmp_path / ".ddllmobs-fake.env").write_text("export DD_LLMOBS_BASE_URL=http://stale.invalid\n")
     result = run_in_shell(f"set -e\n{block.source}wait\n", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / ".env").exists()  # the server removed its file on the way out
+    assert not (tmp_path / ".ddllmobs-fake.env").exists()  # the server removed its file
+    assert (tmp_path / ".env").read_text() == users
     exports = [line for line in result.stdout.splitlines() if line.startswith("export ")]
     assert len(exports) == 4  # the server in the background prints them too
     stdout = "".join(f"{line}\n" for line in result.stdout.splitlines() if line not in exports)

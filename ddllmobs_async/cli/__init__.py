@@ -6,7 +6,7 @@ ddllmobs experiments list --project-id P [--format table|json|jsonl|csv] [filter
 ddllmobs experiments events EXPERIMENT_ID [--format table|json|jsonl|csv] [--limit N]
 ddllmobs projects list [--name N] [--id ID]...
 ddllmobs aggregate --metric score_value=avg_score --group-by experiment_id [--from 1h]
-ddllmobs fake-server [--port 0] [--experiments 25] [--seed 0] [--env-file .env]
+ddllmobs fake-server [--port 0] [--experiments 25] [--seed 0] [--env-file .ddllmobs-fake.env]
 ```
 
 Keys come from ``DD_API_KEY`` / ``DD_APP_KEY`` (or ``--api-key`` / ``--app-key``); requests

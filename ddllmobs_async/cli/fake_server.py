@@ -12,8 +12,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ddllmobs_async.cli import _args
-from ddllmobs_async.cli._common import BASE_URL_ENV, EXIT_OK, PROJECT_ID_ENV, Subcommands
+from ddllmobs_async.cli._common import (
+    BASE_URL_ENV,
+    EXIT_OK,
+    PROJECT_ID_ENV,
+    Subcommands,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from ddllmobs_async.testing import FakeLLMObs
@@ -56,8 +64,8 @@ def register(commands: Subcommands) -> None:
         "--env-file",
         type=Path,
         metavar="PATH",
-        help="also write the export lines to PATH once the server listens (replaced "
-        "atomically; removed when the server stops)",
+        help="also write the export lines to PATH, a new file, once the server listens "
+        "(an existing file is never overwritten; removed when the server stops)",
     )
     parser.add_argument(
         "--rate-limit",
@@ -109,7 +117,12 @@ def environment_lines(fake: FakeLLMObs) -> str:
 
 
 async def serve_fake(args: argparse.Namespace) -> int:
-    """Run the fake until SIGINT / SIGTERM, after printing how to reach it."""
+    """Run the fake until SIGINT / SIGTERM, after printing how to reach it.
+
+    Raises:
+        UsageError: ``--env-file`` names a path that exists (never overwritten) or that
+            cannot be written, or ``--port`` cannot be listened on.
+    """
     fake = seeded_fake(
         args.experiments,
         args.seed,
@@ -121,29 +134,44 @@ async def serve_fake(args: argparse.Namespace) -> int:
         summary_pages=args.summary_pages,
     )
     env_file: Path | None = args.env_file
-    _remove(env_file)  # a stale file must not look like this server's
+    if env_file is not None:
+        _check_new_file(env_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C only
             loop.add_signal_handler(signum, stop.set)
     try:
-        async with fake:
+        await _start(fake, args.port)
+        written: _Written | None = None
+        try:
             lines = environment_lines(fake)
+            if env_file is not None:
+                written = _create(env_file, lines)
             sys.stdout.write(lines)
             sys.stdout.flush()
-            if env_file is not None:
-                _write_atomically(env_file, lines)
             _announce(fake, args.experiments)
             await stop.wait()
             stats = fake.stats
+        finally:
+            if written is not None:
+                written.remove()
+            await fake.close()
     finally:
-        _remove(env_file)
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
     print(f"Stopped after {stats.requests} requests.", file=sys.stderr)
     return EXIT_OK
+
+
+async def _start(fake: FakeLLMObs, port: int) -> None:
+    try:
+        await fake.start()
+    except OSError as error:
+        raise UsageError(
+            f"--port {port}: cannot listen on 127.0.0.1:{port}: {error.strerror or error}"
+        ) from None
 
 
 def _announce(fake: FakeLLMObs, listed: int) -> None:
@@ -158,12 +186,52 @@ def _announce(fake: FakeLLMObs, listed: int) -> None:
     )
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _check_new_file(path: Path) -> None:
+    """Refuse a ``--env-file`` the server could not create: it never overwrites a file."""
+    if path.exists() or path.is_symlink():
+        raise UsageError(
+            f"--env-file {path} already exists: fake-server will not overwrite a file it "
+            "did not create; remove it or name a new file"
+        )
+    if not path.parent.is_dir():
+        raise UsageError(f"--env-file {path}: no directory {path.parent}")
+
+
+@attrs.frozen
+class _Written:
+    """The ``--env-file`` this server created: removed on exit while it is still that file."""
+
+    path: Path
+    text: str
+    identity: tuple[int, int]
+
+    def remove(self) -> None:
+        """Unlink the file unless someone replaced or edited it meanwhile."""
+        with contextlib.suppress(OSError):
+            if _identity(self.path) == self.identity and self.path.read_text() == self.text:
+                self.path.unlink()
+
+
+def _create(path: Path, text: str) -> _Written:
+    """Write ``text`` to a new file at ``path``, complete once it appears there.
+
+    The text goes to a temporary file first, linked to ``path`` (which fails if something
+    took ``path`` meanwhile), so a shell polling for ``path`` never sources half of it.
+    """
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text)
+        os.link(partial, path)
+        return _Written(path, text, _identity(path))
+    except FileExistsError:
+        _check_new_file(path)
+        raise
+    except OSError as error:
+        raise UsageError(f"cannot write --env-file {path}: {error.strerror or error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
-def _remove(path: Path | None) -> None:
-    if path is not None:
-        path.unlink(missing_ok=True)
+def _identity(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_dev, status.st_ino
