@@ -12,7 +12,7 @@ import asyncio
 import platform
 import random
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -63,7 +63,6 @@ class SessionManager:
         max_response_bytes: int,
         policy: RetryPolicy,
         session: aiohttp.ClientSession | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._base_url = base_url
         self._headers = {
@@ -84,7 +83,7 @@ class SessionManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize[Any, SessionManager] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sleep = sleep
+        self._pauses: set[asyncio.Future[None]] = set()  # calls sleeping before a retry
         self._rng = random.Random()
         self.policy = policy
         self._gates: dict[str, RateLimitGate] = {}  # by endpoint (path template)
@@ -162,10 +161,22 @@ class SessionManager:
                 )
                 announce_retry(self.policy, event)
                 self.total_wait += wait
-                await self._sleep(wait)
-                continue
+                await self._pause(wait)
+                continue  # after close(), the check at the top ends the call
             with gc_paused(len(answer.body)):
                 return self.parsed(parse, data)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep before a retry; :meth:`close` ends the sleep at once."""
+        loop = asyncio.get_running_loop()
+        pause: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _end_pause, pause)
+        self._pauses.add(pause)
+        try:
+            await pause
+        finally:
+            timer.cancel()
+            self._pauses.discard(pause)
 
     def parsed(self, parse: Callable[..., T], data: Any, **options: Any) -> T:
         """``parse(data, **options)``; its error never quotes our keys back (a server may
@@ -421,6 +432,8 @@ class SessionManager:
         for gate in self._gates.values():
             gate.close(_closed_during_the_call)
         self._slots.close(_closed_during_the_call)
+        for pause in self._pauses:
+            _end_pause(pause)
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
@@ -434,6 +447,11 @@ class SessionManager:
             if self._finalizer is not None:
                 self._finalizer.detach()
             await session.close()
+
+
+def _end_pause(pause: asyncio.Future[None]) -> None:
+    if not pause.done():
+        pause.set_result(None)
 
 
 def _closed_during_the_call() -> APIConnectionError:

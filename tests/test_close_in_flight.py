@@ -37,6 +37,22 @@ async def test_a_call_waiting_at_the_gate_fails_when_the_client_closes(
     assert len(fake.requests) == sent
 
 
+async def test_a_call_sleeping_before_its_retry_fails_when_the_client_closes(
+    fake: FakeLLMObs, make_client: ClientFactory
+) -> None:
+    # The 429's Retry-After (5 s) is within max_rate_limit_wait: the call sleeps before its
+    # retry. A shutdown awaiting its handlers must not wait those 5 s.
+    client = make_client(fake, retry_policy=dd.RetryPolicy(max_retries=1))
+    fake.inject(Fault.retry_after(5.0))
+    sleeping = asyncio.create_task(client.aggregate(QUERY))
+    await asyncio.sleep(0.1)
+    assert len(fake.requests) == 1 and not sleeping.done()
+    await client.close()
+    with pytest.raises(dd.APIConnectionError, match="closed"):
+        await asyncio.wait_for(sleeping, 1)  # at once, not after the 5 s
+    assert len(fake.requests) == 1
+
+
 async def test_calls_queued_and_in_flight_end_with_typed_errors_and_nothing_reopens(
     fake: FakeLLMObs, make_client: ClientFactory
 ) -> None:
