@@ -102,21 +102,27 @@ async def get_experiments(ids: Sequence[str], list_chunk: ListChunk) -> Experime
 
 
 async def run_bounded(
-    calls: Sequence[Callable[[], Awaitable[T]]], *, concurrency: int | None, return_exceptions: bool
+    calls: Sequence[Callable[[], Awaitable[T]]],
+    *,
+    concurrency: int | None,
+    return_exceptions: bool,
+    argument: str,
 ) -> list[T | LLMObsError]:
-    """Await ``calls`` with at most ``concurrency`` at once; results in input order."""
+    """Await ``calls`` with at most ``concurrency`` at once; results in input order. A
+    failure raised carries a note naming its input, ``argument[position]``."""
     limit = asyncio.Semaphore(concurrency or max(len(calls), 1))
 
-    async def one(call: Callable[[], Awaitable[T]]) -> T | LLMObsError:
+    async def one(position: int, call: Callable[[], Awaitable[T]]) -> T | LLMObsError:
         async with limit:
             try:
                 return await call()
             except LLMObsError as error:
                 if return_exceptions:
                     return error
+                error.add_note(f"raised for {argument}[{position}]")
                 raise
 
-    return await run_all(one(call) for call in calls)
+    return await run_all(one(position, call) for position, call in enumerate(calls))
 
 
 def _score(bucket: Bucket, compute: Compute) -> Any:

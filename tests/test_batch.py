@@ -75,8 +75,9 @@ async def test_aggregate_many_errors_returned_or_raised(
     results = await client.aggregate_many([good, bad, good], return_exceptions=True)
     assert isinstance(results[0], dd.AggregateResult) and isinstance(results[2], dd.AggregateResult)
     assert isinstance(results[1], dd.BadRequestError)
-    with pytest.raises(dd.BadRequestError):
-        await client.aggregate_many([good, bad])
+    with pytest.raises(dd.BadRequestError) as raised:
+        await client.aggregate_many([good, good, bad])
+    assert raised.value.__notes__ == ["raised for queries[2]"]  # which input to fix or retry
 
 
 async def test_aggregate_many_concurrency_is_bounded(make_client: ClientFactory) -> None:

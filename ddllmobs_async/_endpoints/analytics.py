@@ -75,6 +75,11 @@ class AnalyticsEndpoints(Endpoints):
                 ``max_concurrency`` bounds it too).
             return_exceptions: Put each failed query's :class:`LLMObsError` in its slot
                 instead of raising the first one (the rest are then cancelled).
+
+        Raises:
+            LLMObsError: Without ``return_exceptions``, the first failure; a note on it
+                (``raised for queries[i]``, in ``__notes__`` and the traceback) names the
+                query.
         """
         batch = list(queries)
         for position, query in enumerate(batch):
@@ -84,7 +89,7 @@ class AnalyticsEndpoints(Endpoints):
             check_count("concurrency", concurrency)
         calls = [functools.partial(self.aggregate, query) for query in batch]
         return await _batch.run_bounded(
-            calls, concurrency=concurrency, return_exceptions=return_exceptions
+            calls, concurrency=concurrency, return_exceptions=return_exceptions, argument="queries"
         )
 
     async def compare_experiments(
