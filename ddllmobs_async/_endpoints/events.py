@@ -156,6 +156,10 @@ class EventEndpoints(Endpoints):
         Summary metrics are de-duplicated across pages (the API may repeat them on every
         page): by ``id``, first seen wins, order kept; never added up.
 
+        All or nothing: a failure on a later page drops the pages read before it. For an
+        experiment too large to read again, stream :meth:`list_experiment_event_pages`
+        and resume from the error's ``cursor``.
+
         Raises:
             ValueError: A bad ``experiment_id`` or ``page_size``, before any request.
             NotFoundError: The experiment does not exist.
