@@ -146,7 +146,11 @@ class SessionManager:
                 data = decoded_body(answer, method=method, path=path, secrets=self._secrets)
             except LLMObsError as error:
                 failures += 1
-                if not should_retry(error, failures, self.policy) or self._closes != opened:
+                if self._closes != opened:
+                    if isinstance(error, APIConnectionError):  # close() cut it, not the server
+                        self._check_open(opened, method, path)
+                    raise
+                if not should_retry(error, failures, self.policy):
                     raise
                 schedule = schedule or self.policy.backoff_delays()
                 wait = retry_delay(error, schedule, self.policy, self._rng)

@@ -64,6 +64,8 @@ async def test_calls_queued_and_in_flight_end_with_typed_errors_and_nothing_reop
     closed_at = len(fake.requests)
     outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 2)
     assert all(isinstance(outcome, dd.APIConnectionError) for outcome in outcomes), outcomes
+    # the one on the wire too says why: not "Server disconnected", which blames the server
+    assert all("client was closed during the call" in str(o) for o in outcomes), outcomes
     await asyncio.sleep(0.6)  # time for a wrongly reopened pool to send the retry
     assert len(fake.requests) == closed_at == 1
     assert client._session.closed  # no pool left open behind close()
