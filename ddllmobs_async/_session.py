@@ -371,11 +371,7 @@ class SessionManager:
             return self._session
         if self._session is not None and not self._session.closed:
             if loop is not self._loop:
-                raise RuntimeError(
-                    "this LLMObsClient's connections belong to another event loop: close it "
-                    "(`async with` / `await client.close()`) in the loop that used it, or "
-                    "create one client per loop"
-                )
+                raise RuntimeError(_other_loop_advice(self._loop))
             return self._session
         if self._loop is not None and loop is not self._loop:
             # A client closed in one asyncio.run() and used again in the next: the bound and
@@ -451,6 +447,20 @@ class SessionManager:
             if self._finalizer is not None:
                 self._finalizer.detach()
             await session.close()
+
+
+def _other_loop_advice(owner: asyncio.AbstractEventLoop | None) -> str:
+    if owner is not None and owner.is_closed():
+        return (
+            "this LLMObsClient's connections belong to an event loop that has ended without "
+            "closing it: `await client.close()` here drops them (then the client works in "
+            "this loop), or create one client per loop"
+        )
+    return (
+        "this LLMObsClient's connections belong to another event loop: close it "
+        "(`async with` / `await client.close()`) in the loop that used it, or create one "
+        "client per loop"
+    )
 
 
 def _end_pause(pause: asyncio.Future[None]) -> None:

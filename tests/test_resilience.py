@@ -370,6 +370,31 @@ def test_one_client_across_two_asyncio_runs() -> None:
         first.close()
 
 
+def test_a_client_left_open_in_an_ended_loop_says_how_to_recover() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = dd.LLMObsClient("k1", "k2", base_url=f"http://127.0.0.1:{port}")
+
+    async def one_call() -> int:
+        async with FakeLLMObs.seeded(
+            n_experiments=3, port=port, api_key="k1", app_key="k2"
+        ) as fake:
+            result = await client.aggregate(AGGREGATE)
+            return result.hit_count // len(fake.eval_events)
+
+    first = asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(one_call()) == 1  # left open
+    finally:
+        first.close()
+    with pytest.raises(RuntimeError, match=r"has ended .* `await client\.close\(\)` here"):
+        asyncio.run(one_call())
+    asyncio.run(client.close())  # as the message says
+    assert asyncio.run(one_call()) == 1
+    asyncio.run(client.close())
+
+
 async def test_a_client_dropped_without_close_closes_its_session(fake: FakeLLMObs) -> None:
     client = dd.LLMObsClient(fake.api_key, fake.app_key, base_url=fake.url)
     await client.aggregate(AGGREGATE)
