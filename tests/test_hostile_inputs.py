@@ -195,6 +195,8 @@ async def test_compare_rejects_an_id_that_is_not_plain(server: RawServer, bad: s
             await client.compare_experiments(["run1", bad], baseline_id="base")
         with pytest.raises(ValueError, match="baseline_id"):
             await client.compare_experiments(["run1"], baseline_id=bad)
+        with pytest.raises(ValueError, match=r"^experiment_ids"):  # the implicit baseline
+            await client.compare_experiments([bad, "run1"])
 
 
 async def test_compare_sends_plain_ids_as_they_are() -> None:

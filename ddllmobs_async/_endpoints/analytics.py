@@ -115,13 +115,13 @@ class AnalyticsEndpoints(Endpoints):
                 any request: ids are pasted into the search query.
         """
         runs = _batch.unique_ids(experiment_ids, "experiment_ids")
+        for run in runs:
+            _batch.check_plain_id("experiment_ids", run)
         if baseline_id is None:
             if not runs:
                 raise ValueError("experiment_ids must name at least one experiment")
             baseline_id, *runs = runs
         _batch.check_plain_id("baseline_id", baseline_id)
-        for run in runs:
-            _batch.check_plain_id("experiment_ids", run)
         return await _batch.compare_experiments(
             runs,
             self.aggregate,
