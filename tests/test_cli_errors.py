@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import (
     TIMEOUT,
     assert_clean_failure,
     clean_env,
     read_exports,
+    run_cli,
     start_fake_server,
     stop,
 )
@@ -99,3 +102,91 @@ def test_fake_server_on_a_busy_port_is_a_usage_error(tmp_path: Path) -> None:
     assert lines[0].startswith(f"ddllmobs: error: --port {port}: cannot listen on 127.0.0.1:")
     assert result.stdout == ""
     assert not env_file.exists()
+
+
+# --- values the library refuses, named as the user typed them ------------------------------
+
+DEAD = ("--base-url", "http://127.0.0.1:9")  # a request would fail with exit 1, not 2
+KEYS = {"DD_API_KEY": "k", "DD_APP_KEY": "a"}
+LIST = ("experiments", "list", *DEAD)
+AGGREGATE = ("aggregate", "--metric", "count", *DEAD)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "first_line"),
+    [
+        (
+            (*AGGREGATE, "--limit", "99999999999"),
+            {},
+            "argument --limit: AggregateQuery.limit must be between 1 and 2147483647",
+        ),
+        (
+            (*AGGREGATE, "--from", "99999d"),
+            {},
+            "argument --from: TimeRange.start must not be before 1970",
+        ),
+        (
+            (*AGGREGATE, "--from", "999999999d"),
+            {},
+            "argument --from: invalid time '999999999d': that is before the year 1",
+        ),
+        (
+            (*AGGREGATE, "--dataset-version", "99999999999999999999"),
+            {},
+            "argument --dataset-version: AggregateQuery.dataset_version must be between 0 and",
+        ),
+        (
+            (*AGGREGATE, "--group-by", ""),
+            {},
+            "argument --group-by: GroupBy.field must be a non-empty string",
+        ),
+        (
+            (*LIST, "--project-id", ""),
+            {},
+            "argument --project-id: project_id must be a non-empty string, got ''",
+        ),
+        ((*LIST, "--project-id", "p", "--id", ""), {}, "argument --id: ids must contain"),
+        (
+            (*LIST, "--project-id", "p", "--cursor", ""),
+            {},
+            "argument --cursor: cursor must be a non-empty string",
+        ),
+        (("projects", "list", *DEAD, "--id", ""), {}, "argument --id: ids must contain"),
+        (
+            ("experiments", "events", "..", *DEAD),
+            {},
+            "argument EXPERIMENT_ID: experiment_id must not be '.' or '..'",
+        ),
+        (
+            ("experiments", "list", "--project-id", "p", "--base-url", "ftp://x"),
+            {},
+            "argument --base-url: base_url must be an http(s) URL, got 'ftp://x'",
+        ),
+        (
+            ("experiments", "list", "--project-id", "p"),
+            {"DD_SITE": "bogus"},
+            "environment variable DD_SITE: unknown Datadog site 'bogus'; valid sites: ",
+        ),
+        (
+            ("experiments", "list", "--project-id", "p", "--site", "bogus"),
+            {"DD_SITE": "datadoghq.eu"},
+            "argument --site: unknown Datadog site 'bogus'; valid sites: ",
+        ),
+        (
+            ("experiments", "list", "--project-id", "p", *DEAD),
+            {"DD_APP_KEY": "a\tb"},
+            "environment variable DD_APP_KEY: app_key contains control characters",
+        ),
+    ],
+)
+def test_refused_values_name_the_option_or_variable_then_a_hint(
+    argv: tuple[str, ...], env: dict[str, str], first_line: str
+) -> None:
+    result = run_cli(*argv, env=clean_env(**(KEYS | env)))
+    assert_clean_failure(result, 2)
+    command = " ".join(("ddllmobs", *argv[:2])) if argv[0] != "aggregate" else "ddllmobs aggregate"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"{command}: error: {first_line}"), lines[0]
+    assert lines[1] == f"hint: `{command} --help` lists the options"
+    assert result.stdout == ""

@@ -39,6 +39,7 @@ from ddllmobs_async.cli._common import (
     UsageError,
     report_api_error,
 )
+from ddllmobs_async.cli._usage import InvalidValue, refused_argument
 from ddllmobs_async.errors import LLMObsError
 
 __all__ = ["build_parser", "main"]
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return asyncio.run(handler(args))
+    except InvalidValue as error:
+        sys.stderr.write(error.report(args.prog))
+        return EXIT_USAGE
     except UsageError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -63,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_api_error(error, sys.stderr)
         return EXIT_API_ERROR
     except ValueError as error:  # the library validates arguments before any request
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        sys.stderr.write(refused_argument(error).report(args.prog))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

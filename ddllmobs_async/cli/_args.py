@@ -33,7 +33,12 @@ def parse_time(value: str, *, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(text.lower())
     if match:
         amount, unit = match.groups()
-        return now - timedelta(**{_UNITS[unit]: float(amount)})
+        try:
+            return now - timedelta(**{_UNITS[unit]: float(amount)})
+        except OverflowError:
+            raise argparse.ArgumentTypeError(
+                f"invalid time {value!r}: that is before the year 1"
+            ) from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

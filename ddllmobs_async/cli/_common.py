@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 from ddllmobs_async import _constants as const
 from ddllmobs_async._client import LLMObsClient
 from ddllmobs_async.cli import _args
+from ddllmobs_async.cli._usage import refused_connection
 from ddllmobs_async.errors import APIError, LLMObsError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -42,7 +43,15 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line plus a hint, like the others."""
+    """An argument parser whose usage errors are one line plus a hint, like the others.
+
+    Each parser sets ``prog`` in the parsed namespace: the deepest subcommand's wins, so
+    ``args.prog`` names the command that ran (``ddllmobs experiments list``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(prog=self.prog)
 
     def error(self, message: str) -> NoReturn:
         """Print ``message`` and where to find the options; exit with status 2."""
@@ -118,8 +127,10 @@ def make_client(args: argparse.Namespace) -> LLMObsClient:
     """A client configured from the connection options and the environment.
 
     Raises:
-        UsageError: A key is missing (naming ``DD_API_KEY`` / ``DD_APP_KEY``), the site
-            or base URL is invalid, or ``--site`` and ``--base-url`` are both given.
+        UsageError: A key is missing (naming ``DD_API_KEY`` / ``DD_APP_KEY``), or
+            ``--site`` and ``--base-url`` are both given.
+        InvalidValue: The site, base URL or a key is invalid (naming the option or the
+            environment variable it came from).
     """
     if args.site is not None and args.base_url is not None:
         raise UsageError(
@@ -150,7 +161,7 @@ def make_client(args: argparse.Namespace) -> LLMObsClient:
             max_retries=args.max_retries,
         )
     except ValueError as error:
-        raise UsageError(str(error)) from None
+        raise refused_connection(error, args) from None
 
 
 def report_api_error(error: LLMObsError, stream: TextIO) -> None:
