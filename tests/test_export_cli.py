@@ -125,10 +125,12 @@ def test_aggregate_to_a_parquet_file(served: ThreadedFake, tmp_path: Path) -> No
         (
             ["experiments", "list", "--project-id", "p", "--format", "parquet", "--output", "x",
              "--cursor", "c"],
-            "--cursor does not apply",
+            "--cursor does not apply to --format parquet: an export resumes from its "
+            "checkpoint with --resume",
         ),
         (["experiments", "events", "e", "--format", "parquet", "--output", "x", "--limit", "3"],
-         "--limit does not apply"),
+         "--limit does not apply to --format parquet: an export writes everything; Ctrl-C "
+         "stops it and --resume continues it"),
         (["aggregate", "--metric", "count", "--format", "parquet"], "needs --output"),
     ],
 )  # fmt: skip
@@ -255,3 +257,54 @@ def test_parquet_exports_read_one_page_ahead_unless_prefetch_says_otherwise(
     assert export_prefetch(args.prefetch) == read_ahead
     plain = build_parser().parse_args(["experiments", "list", *given])
     assert (plain.prefetch or 0) == (0 if not given else read_ahead)
+
+
+def test_refused_directories_say_what_to_do_on_the_command_line(
+    served: ThreadedFake, tmp_path: Path
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    crowded = list_cli(fake, "--format", "parquet", "--output", str(notes))
+    assert_clean_failure(crowded, 2)
+    assert crowded.stderr.splitlines() == [
+        f"ddllmobs: error: --output {notes} is not empty and holds no export checkpoint "
+        "(_ddllmobs_export.json): choose a new or empty --output directory"
+    ]
+    assert (notes / "todo.txt").read_text() == "mine"
+
+    out = tmp_path / "runs"
+    assert list_cli(fake, "--format", "parquet", "--output", str(out)).returncode == 0
+    other = list_cli(fake, "--format", "parquet", "--output", str(out), "--resume", "--name", "x")
+    assert_clean_failure(other, 2)
+    (line,) = other.stderr.splitlines()
+    assert line.startswith(f"ddllmobs: error: --output {out} holds an export of other arguments")
+    assert line.endswith(
+        ": rerun with the options it was started with and --resume to continue it, "
+        "or choose another --output directory"
+    )
+    assert "overwrite" not in line
+
+
+def test_an_output_directory_that_cannot_be_made_is_a_usage_error(
+    served: ThreadedFake, tmp_path: Path
+) -> None:
+    fake = served.fake
+    assert fake is not None
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    for output in (a_file / "runs", Path("/proc/no-such-dir")):
+        listed = list_cli(fake, "--format", "parquet", "--output", str(output))
+        assert_clean_failure(listed, 2)
+        (line,) = listed.stderr.splitlines()
+        assert line.startswith(f"ddllmobs: error: cannot write --output {output}: ")
+        experiment = fake.experiments[0]["id"]
+        events = run_cli(
+            "experiments", "events", experiment, "--base-url", fake.url,
+            "--format", "parquet", "--output", str(output), env=fake_env(fake),
+        )  # fmt: skip
+        assert_clean_failure(events, 2)
+        assert events.stderr.splitlines() == [line]
+    assert a_file.read_text() == "mine"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ddllmobs_async.cli._common import EXIT_API_ERROR, EXIT_OK, UsageError, report_api_error
 from ddllmobs_async.cli._output import Progress, plural
 from ddllmobs_async.errors import LLMObsError
-from ddllmobs_async.export._checkpoint import CHECKPOINT_NAME
+from ddllmobs_async.export._checkpoint import CHECKPOINT_NAME, read_checkpoint
 from ddllmobs_async.export._summary import ExportSummary
 
 if TYPE_CHECKING:
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from ddllmobs_async.models import AggregateQuery, AggregateResult
 
 PARQUET = "parquet"
+
+_INSTEAD = {  # what a Parquet export does instead of an option of the other formats
+    "--cursor": "an export resumes from its checkpoint with --resume",
+    "--limit": "an export writes everything; Ctrl-C stops it and --resume continues it",
+}
 
 
 def add_parquet_options(group: Any, *, target: str) -> None:
@@ -55,7 +60,7 @@ def parquet_output(args: argparse.Namespace, *, unsupported: tuple[str, ...] = (
     _require_pyarrow()  # before any request
     for option in unsupported:
         if getattr(args, option.lstrip("-").replace("-", "_"), None) is not None:
-            raise UsageError(f"{option} does not apply to --format parquet (see --resume)")
+            raise UsageError(f"{option} does not apply to --format parquet: {_INSTEAD[option]}")
     output = Path(args.output)
     if not hasattr(args, "resume"):  # one file
         if output.is_dir():
@@ -138,8 +143,13 @@ async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
 
     try:
         summary: ExportSummary = await start(on_page)
-    except (FileExistsError, NotADirectoryError) as error:
-        raise UsageError(str(error)) from None
+    except OSError as error:
+        if error.errno is None:  # the export refused the directory (it names no option)
+            raise UsageError(_refused(output, error)) from None
+        resume = f"; {_resume_hint(output)}" if _resumable(output) else ""
+        raise UsageError(
+            f"cannot write --output {output}: {error.strerror or error}{resume}"
+        ) from None
     except LLMObsError as error:
         progress.clear()
         report_api_error(error, stderr)
@@ -162,6 +172,26 @@ async def _run(start: Any, output: Path, noun: str, stderr: TextIO) -> int:
             file=stderr,
         )
     return EXIT_OK
+
+
+def _refused(output: Path, error: OSError) -> str:
+    """The export's refusal in the command line's terms (its message says overwrite=True)."""
+    try:
+        checkpoint = read_checkpoint(output)
+    except (OSError, ValueError, TypeError):
+        return str(error)
+    if checkpoint is None and output.is_dir():
+        return (
+            f"--output {output} is not empty and holds no export checkpoint "
+            f"({CHECKPOINT_NAME}): choose a new or empty --output directory"
+        )
+    if checkpoint is not None:
+        return (
+            f"--output {output} holds an export of other arguments ({checkpoint.kind} "
+            f"{checkpoint.arguments}): rerun with the options it was started with and "
+            "--resume to continue it, or choose another --output directory"
+        )
+    return str(error)
 
 
 def _resumable(output: Path) -> bool:
