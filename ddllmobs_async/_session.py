@@ -347,11 +347,14 @@ class SessionManager:
     async def _read_answer_body(
         self, response: aiohttp.ClientResponse, method: str, path: str
     ) -> bytes:
-        """The body; for an error status, an empty one when it cannot be read whole: the
-        status says what happened (a 4xx is not retried because its body broke), and the
-        error it raises carries the status and headers."""
+        """The body; for an error status, an empty one when it is cut short or undecodable:
+        the status says what happened (a 4xx is not retried because its body broke), and the
+        error it raises carries the status and headers. A body over the size limit is
+        refused whatever the status: it would be too large again."""
         try:
             return await _read_body(response, self._max_response_bytes, method, path)
+        except ResponseTooLargeError:
+            raise
         except ResponseValidationError:
             if 200 <= response.status < 300:
                 raise
