@@ -66,10 +66,10 @@ class Dispatcher:
     ) -> Answer:
         endpoint = found[0].endpoint if found else None
         fault = self._faults.next_for(endpoint)
-        served = fault is None or fault.kind == "delay"
         # Judged on arrival, answered after the wait: the rate limit counts a request when
         # it comes in, however long the answer then takes (as a gateway in front would).
-        response = self._serve(request, found, body) if served else None
+        faulty = fault is not None and fault.kind != "delay"
+        response = None if faulty else self._serve(request, found, body)
         delay = self._latency + (fault.seconds if fault and fault.kind == "delay" else 0.0)
         if delay and not await self._sleep(delay):
             return drop_connection(request), None, fault.name if fault else None
