@@ -310,6 +310,17 @@ def _own_session(fake: FakeLLMObs, stdout: str) -> None:
     assert stdout.strip() == f"{len(live(fake))} experiments; session still open: True"
 
 
+@pytest.mark.parametrize("api_key", ["k", None], ids=["app key missing", "both"])
+def test_installation_quotes_the_missing_key_errors_as_raised(
+    api_key: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DD_API_KEY", "DD_APP_KEY", "DD_APPLICATION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="missing Datadog keys") as raised:
+        dd.LLMObsClient(api_key=api_key)
+    assert f"`{raised.value}`" in (DOCS / "installation.md").read_text()
+
+
 # --------------------------------------------------------------------------- listing
 
 
@@ -651,12 +662,24 @@ def test_every_app_block_is_tested() -> None:
 # --------------------------------------------------------------------------- pytest files
 
 
-@pytest.mark.parametrize("sample", [b for b in BLOCKS if b.kind == "pytest"], ids=lambda b: b.name)
-def test_pytest_block_passes_as_its_own_session(sample: Block, tmp_path: Path) -> None:
+PYTEST_BLOCKS = [b for b in BLOCKS if b.kind == "pytest"]
+# A sample that marks its module runs under pytest-asyncio's default (strict) mode too, as
+# docs/testing.md says it does.
+MODES = [(b, "auto") for b in PYTEST_BLOCKS] + [
+    (b, "strict") for b in PYTEST_BLOCKS if "pytestmark = pytest.mark.asyncio" in b.source
+]
+
+
+def test_a_pytest_sample_shows_strict_mode() -> None:
+    assert any(mode == "strict" for _block, mode in MODES)
+
+
+@pytest.mark.parametrize(("sample", "mode"), MODES, ids=lambda v: getattr(v, "name", v))
+def test_pytest_block_passes_as_its_own_session(sample: Block, mode: str, tmp_path: Path) -> None:
     path = tmp_path / (sample.title or "test_sample.py")
     path.write_text(sample.source)
     (tmp_path / "pytest.ini").write_text(  # the settings the page asks for
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
     )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", str(path)],
