@@ -334,7 +334,7 @@ class SessionManager:
                 raise_for_status=False,  # a caller's session may say otherwise
             ) as response:
                 hear(response.status, response.headers)
-                body = await self._read_answer_body(response, method, path)
+                body = await _read_body(response, self._max_response_bytes, method, path)
                 return Answer(response.status, response.headers, body)
         except TimeoutError:
             failure = APITimeoutError(f"{method} {path} timed out after {self._timeout.total}s")
@@ -343,22 +343,6 @@ class SessionManager:
         except aiohttp.ClientError as err:
             failure = APIConnectionError(f"{method} {path} failed: {_describe(err)}")
         raise failure
-
-    async def _read_answer_body(
-        self, response: aiohttp.ClientResponse, method: str, path: str
-    ) -> bytes:
-        """The body; for an error status, an empty one when it is cut short or undecodable:
-        the status says what happened (a 4xx is not retried because its body broke), and the
-        error it raises carries the status and headers. A body over the size limit is
-        refused whatever the status: it would be too large again."""
-        try:
-            return await _read_body(response, self._max_response_bytes, method, path)
-        except ResponseTooLargeError:
-            raise
-        except ResponseValidationError:
-            if 200 <= response.status < 300:
-                raise
-            return b""
 
     # --- the aiohttp session ------------------------------------------------------------
 
@@ -484,7 +468,13 @@ def _unanswered(gate: RateLimitGate, grant: Grant, *, sent: bool, cancelled: boo
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int, method: str, path: str) -> bytes:
-    """The whole decoded body, refusing more than ``limit`` bytes (a decompression bomb)."""
+    """The whole decoded body, refusing more than ``limit`` bytes (a decompression bomb)
+    whatever the status: it would be too large again.
+
+    An error status's body that is cut short or undecodable reads as empty: the status says
+    what happened (a 4xx is not retried because its body broke), and the error it raises
+    carries the status and headers.
+    """
     declared = response.content_length
     if declared is not None and declared > limit:
         response.close()
@@ -495,6 +485,8 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int, method: str, 
         return await _read_at_most(response, limit, method, path)
     except aiohttp.ClientPayloadError as err:
         reason = _describe(err)
+    if not 200 <= response.status < 300:
+        return b""
     raise ResponseValidationError(
         f"response body of {method} {path} was cut short or could not be decoded: {reason}",
         status=response.status,
