@@ -120,20 +120,29 @@ async def test_answers_grow_the_allowance_of_a_server_without_headers() -> None:
         assert (await gate.acquire()).waited == 0.0
 
 
+async def soon(gate: RateLimitGate) -> float:
+    """Seconds an ``acquire`` waited (failing rather than hanging past a second)."""
+    return (await asyncio.wait_for(gate.acquire(), 1)).waited
+
+
+async def silent_429_after(gate: RateLimitGate, accepted: int) -> None:
+    """``accepted`` answers from a server without headers, then a 429 that says nothing."""
+    for _ in range(accepted):
+        await soon(gate)
+        gate.observe({}, status=200)
+    await soon(gate)
+    gate.observe({}, status=429)
+
+
 async def test_a_429_that_says_nothing_holds_a_cold_gate_and_teaches_the_pace() -> None:
     # No reset, no Retry-After: the endpoint is held for a second (here max_wait, 0.3 s) for
     # every request, and then goes at the pace accepted before the 429, per hold.
     gate = RateLimitGate(max_wait=0.3)
-    for _ in range(3):
-        await asyncio.wait_for(gate.acquire(), 1)
-        gate.observe({}, status=200)
-    await asyncio.wait_for(gate.acquire(), 1)
-    gate.observe({}, status=429)
-    waited = (await asyncio.wait_for(gate.acquire(), 1)).waited
-    assert 0.25 < waited < 0.6
+    await silent_429_after(gate, accepted=3)
+    assert 0.25 < await soon(gate) < 0.6
     for _ in range(2):  # three accepted per hold: this window's other two go at once
-        assert (await asyncio.wait_for(gate.acquire(), 1)).waited == 0.0
-    assert (await asyncio.wait_for(gate.acquire(), 1)).waited > 0.2
+        assert await soon(gate) == 0.0
+    assert await soon(gate) > 0.2
 
 
 async def test_a_429_that_says_nothing_spends_a_learned_window_without_extending_it() -> None:
@@ -141,26 +150,21 @@ async def test_a_429_that_says_nothing_spends_a_learned_window_without_extending
     # fourth request, halfway through the window, spends it until its end (not for a new
     # hold from now) and the pace drops back to the 3 accepted in it.
     gate = RateLimitGate(max_wait=0.3)
+    await silent_429_after(gate, accepted=3)  # learned: 3 per 0.3 s
+    for _ in range(3):  # the first waits for the hold to end
+        await soon(gate)
+    await soon(gate)  # a clean window: now 4 per window
     for _ in range(3):
-        await asyncio.wait_for(gate.acquire(), 1)
-        gate.observe({}, status=200)
-    await asyncio.wait_for(gate.acquire(), 1)
-    gate.observe({}, status=429)  # learned: 3 per 0.3 s
-    await asyncio.wait_for(gate.acquire(), 1)  # held until the hold ends
-    for _ in range(2):
-        await asyncio.wait_for(gate.acquire(), 1)
-    await asyncio.wait_for(gate.acquire(), 1)  # a clean window: now 4 per window
-    for _ in range(3):
-        assert (await asyncio.wait_for(gate.acquire(), 1)).waited == 0.0
+        assert await soon(gate) == 0.0
     for _ in range(3):
         gate.observe({}, status=200)
     await asyncio.sleep(0.15)
     gate.observe({}, status=429)
-    held_for = (await asyncio.wait_for(gate.acquire(), 1)).waited
+    held_for = await soon(gate)
     assert 0.05 < held_for < 0.25  # to the window's end, about 0.15 s away
     for _ in range(2):
-        assert (await asyncio.wait_for(gate.acquire(), 1)).waited == 0.0
-    assert (await asyncio.wait_for(gate.acquire(), 1)).waited > 0.2  # 3 per window again
+        assert await soon(gate) == 0.0
+    assert await soon(gate) > 0.2  # 3 per window again
 
 
 async def test_an_abandoned_probe_opens_the_gate() -> None:
